@@ -1,0 +1,40 @@
+# pose3d_ros: the commands a user (and CI) runs. See README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
+# Best-effort images up to 16 MB over shared memory without loss (Fast DDS profile).
+export FASTRTPS_DEFAULT_PROFILES_FILE := $(CURDIR)/pose3d_ros/config/fastdds_shm.xml
+
+.PHONY: setup test lint demo eval bench clean help
+
+help:
+	@echo "make setup  - install everything (apt, .venv, ROS 2 Jazzy wheels, messages, models, footage)"
+	@echo "make demo   - run the ROS graph on the embedded default footage, outputs in out/demo/"
+	@echo "make test   - lint + the whole test suite (sets up first if needed)"
+	@echo "make eval   - evaluate the shipped lifter checkpoints on Human3.6M S9/S11 (out/eval.json)"
+	@echo "make bench  - benchmarks (out/bench/)"
+
+setup:
+	@scripts/setup.sh
+
+lint: setup
+	$(VENV)/bin/ruff check pose3d_ros pose3d_msgs scripts benchmarks
+
+# pytest exits 5 when it collected no test: that is a failure here, as is any other non-zero code.
+test: setup lint
+	@set -o pipefail; $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); code=$$?; \
+	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests - failing" >&2; exit 1; fi; \
+	exit $$code
+
+demo: setup
+	$(PY) scripts/demo.py --out out/demo
+
+eval: setup
+	$(VENV)/bin/pose3d eval --out out
+
+bench: setup
+	$(PY) benchmarks/lifters.py --out out/bench
+
+clean:
+	rm -rf build out .pytest_cache

@@ -1,0 +1,1 @@
+"""The ROS 2 layer: nodes and message conversion. The only place that imports rclpy."""

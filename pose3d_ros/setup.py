@@ -1,0 +1,19 @@
+"""ament_python package: metadata lives in setup.cfg; data files are listed here for colcon."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "pose3d_ros"
+
+setup(
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
+        (f"share/{PACKAGE}/checkpoints", glob("checkpoints/*")),
+    ],
+)

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Set up pose3d_ros from nothing on Debian 12 / Ubuntu with Python 3.11:
+#   apt packages -> .venv with pinned ROS 2 Jazzy wheels, torch (CPU) and the rest ->
+#   pose3d_msgs built into the venv -> pose3d_ros installed editable -> demo footage.
+# Idempotent: every step is skipped when its inputs (hashed into .venv/.setup/) are unchanged.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+STAMPS="$VENV/.setup"
+FOOTAGE="$ROOT/data/footage"
+APT_PACKAGES=(cmake g++ make git python3-dev python3-venv ca-certificates)
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_update_once() {
+  if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+}
+
+# 1. System packages (only the missing ones; nothing happens on a machine that has them).
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing apt packages: ${missing[*]}"
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# 2. Python 3.11 (the ros-jazzy-* wheels are cp311 only).
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON="$(command -v "$candidate")"; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "setup: Python 3.11 is required (the ROS 2 Jazzy wheels are cp311); set PYTHON=/path/to/python3.11" >&2; exit 1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating .venv with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+export VIRTUAL_ENV="$VENV" AMENT_PREFIX_PATH="$VENV"
+
+# 3. Pinned Python packages.
+req_hash="$(hash_of requirements/*.txt)"
+if ! stamp_ok requirements "$req_hash"; then
+  log "installing Python packages (ROS 2 Jazzy wheels, torch CPU, ONNX Runtime, ...)"
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q -r requirements/ros.txt -r requirements/runtime.txt -r requirements/dev.txt
+  "$PY" scripts/fix_rosidl_exports.py
+  rm -f "$STAMPS/pose3d_msgs"   # message wheels changed: rebuild our messages against them
+  stamp_set requirements "$req_hash"
+fi
+
+# 4. pose3d_msgs (ament_cmake) built and installed into the venv, as colcon would on a robot.
+msgs_hash="$(hash_of pose3d_msgs/package.xml pose3d_msgs/CMakeLists.txt pose3d_msgs/msg/*.msg)"
+if ! stamp_ok pose3d_msgs "$msgs_hash"; then
+  log "building pose3d_msgs"
+  "$PY" scripts/fix_rosidl_exports.py
+  rm -rf build/pose3d_msgs
+  cmake -S pose3d_msgs -B build/pose3d_msgs -DCMAKE_PREFIX_PATH="$VENV" \
+    -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/pose3d_msgs.log 2>&1 \
+    && cmake --build build/pose3d_msgs -j2 >>build/pose3d_msgs.log 2>&1 \
+    && cmake --install build/pose3d_msgs >>build/pose3d_msgs.log 2>&1 \
+    || { tail -30 build/pose3d_msgs.log >&2; echo "setup: building pose3d_msgs failed (log: build/pose3d_msgs.log)" >&2; exit 1; }
+  stamp_set pose3d_msgs "$msgs_hash"
+fi
+
+# 5. pose3d_ros, editable.
+pkg_hash="$(hash_of pose3d_ros/setup.py pose3d_ros/setup.cfg pose3d_ros/package.xml)"
+if ! stamp_ok pose3d_ros "$pkg_hash"; then
+  log "installing pose3d_ros (editable)"
+  "$PY" -m pip install -q --no-deps --no-build-isolation -e pose3d_ros
+  stamp_set pose3d_ros "$pkg_hash"
+fi
+
+# 6. Real demo footage from Debian's opencv-doc package (not committed to the repository).
+FILES=(vtest.avi messi5.jpg basketball1.png basketball2.png)
+have_all=1
+for f in "${FILES[@]}"; do [ -s "$FOOTAGE/$f" ] || have_all=0; done
+if [ "$have_all" = 0 ]; then
+  log "fetching demo footage from Debian's opencv-doc package"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  apt_update_once
+  (cd "$tmp" && apt-get download opencv-doc >/dev/null 2>&1) \
+    || { echo "setup: 'apt-get download opencv-doc' failed: the demo footage comes from that Debian package" >&2; exit 1; }
+  dpkg -x "$tmp"/opencv-doc_*.deb "$tmp/x"
+  mkdir -p "$FOOTAGE"
+  for f in "${FILES[@]}"; do cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/$f" "$FOOTAGE/$f"; done
+fi
+
+log "ready: $("$PY" -c 'import rclpy, pose3d_msgs.msg, pose3d_ros, onnxruntime; print("rclpy, pose3d_msgs, pose3d_ros, onnxruntime", onnxruntime.__version__)')"
