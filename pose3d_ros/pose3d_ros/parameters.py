@@ -9,6 +9,7 @@ parameter update, so the README, config/*.yaml and the code cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def setting(
     default: Any,
     description: str,
     *,
-    range: tuple[float, float] | None = None,  # noqa: A002 - mirrors ROS descriptor naming
+    range: tuple[float, float] | None = None,
     choices: tuple[str, ...] | None = None,
     read_only: bool = False,
     unit: str = "",
@@ -91,21 +92,37 @@ def build_settings(cls: type[T], values: Mapping[str, Any] | None = None) -> T:
     known = {f.name: (f, spec) for f, spec in settings_of(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise SettingError(f"unknown setting(s) {unknown} for {cls.__name__}; known: {sorted(known)}")
+        raise SettingError(
+            f"unknown setting(s) {unknown} for {cls.__name__}; known: {sorted(known)}"
+        )
     checked = {k: check_value(*known[k], v) for k, v in values.items()}
     return cls(**checked)
 
 
+def format_value(value: Any) -> str:
+    """A value as it is written in a ROS params YAML file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
 def settings_table(cls: type) -> str:
     """A Markdown table of a settings dataclass (for the README's parameter reference)."""
-    rows = ["| name | type | default | allowed | description |", "|---|---|---|---|---|"]
+    rows = [
+        "| name | type | default | unit | allowed | description |",
+        "|---|---|---|---|---|---|",
+    ]
     for f, spec in settings_of(cls):
         allowed = ""
         if spec.range is not None:
-            allowed = f"{spec.range[0]} .. {spec.range[1]}"
+            allowed = f"{format_value(spec.range[0])} .. {format_value(spec.range[1])}"
         if spec.choices is not None:
             allowed = ", ".join(f"`{c}`" for c in spec.choices)
-        desc = spec.description + (f" ({spec.unit})" if spec.unit else "")
-        desc += " Read-only at run time." if spec.read_only else ""
-        rows.append(f"| `{f.name}` | {field_type(f).__name__} | `{f.default!r}` | {allowed} | {desc} |")
+        desc = spec.description + (" *(read-only at run time)*" if spec.read_only else "")
+        rows.append(
+            f"| `{f.name}` | {field_type(f).__name__} | `{format_value(f.default)}` "
+            f"| {spec.unit} | {allowed} | {desc} |"
+        )
     return "\n".join(rows)

@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from pose3d_ros.parameters import SettingError
 
 
-class NodeFinished(Exception):
+class NodeFinished(Exception):  # noqa: N818 - a normal end, not an error
     """Raised inside a callback when the node has done its job (e.g. end of a video)."""
 
 
@@ -30,7 +31,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     try:
         try:
             node = factory()
-        except (SettingError, FileNotFoundError, ValueError) as e:
+        except (SettingError, ParameterException, FileNotFoundError, ValueError) as e:
             # A configuration problem: one clear line, not a traceback.
             print(f"[{getattr(factory, '__name__', 'node')}] cannot start: {e}", file=sys.stderr)
             return 2

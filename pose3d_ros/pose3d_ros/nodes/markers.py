@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
-from pose3d_msgs.msg import Skeleton, SkeletonArray
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from pose3d_msgs.msg import Skeleton, SkeletonArray
 from pose3d_ros.parameters import setting
 from pose3d_ros.skeletons import joint_set
 
@@ -23,12 +23,18 @@ NS_LABELS = "labels"
 @dataclass(frozen=True)
 class MarkerSettings:
     lifetime_s: float = setting(
-        0.5, "How long markers stay visible without an update, so people who leave disappear",
-        range=(0.0, 60.0), unit="s",
+        0.5,
+        "How long markers stay visible without an update, so people who leave disappear",
+        range=(0.0, 60.0),
+        unit="s",
     )
-    joint_diameter_m: float = setting(0.06, "Diameter of joint spheres", range=(0.001, 1.0), unit="m")
+    joint_diameter_m: float = setting(
+        0.06, "Diameter of joint spheres", range=(0.001, 1.0), unit="m"
+    )
     bone_width_m: float = setting(0.025, "Width of bone lines", range=(0.001, 1.0), unit="m")
-    label_height_m: float = setting(0.12, "Height of the id label text", range=(0.01, 2.0), unit="m")
+    label_height_m: float = setting(
+        0.12, "Height of the id label text", range=(0.01, 2.0), unit="m"
+    )
     alpha: float = setting(0.9, "Marker opacity", range=(0.0, 1.0))
 
 
@@ -45,7 +51,7 @@ def _finite(p: Point) -> bool:
 
 def _lifetime(seconds: float) -> Duration:
     sec = int(seconds)
-    return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+    return Duration(sec=sec, nanosec=round((seconds - sec) * 1e9))
 
 
 def skeleton_markers(msg: SkeletonArray, settings: MarkerSettings) -> MarkerArray:

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from geometry_msgs.msg import Point, Vector3
-from pose3d_msgs.msg import BoundingBox2D, Keypoint, Skeleton, SkeletonArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from pose3d_msgs.msg import BoundingBox2D, Keypoint, Skeleton, SkeletonArray
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.image_encoding import (
     array_to_image_fields,
@@ -119,7 +119,9 @@ def pose_to_skeleton_msg(pose: PersonPose) -> Skeleton:
     msg.root_velocity = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
     msg.score = float(pose.score)
     b = pose.bbox
-    msg.bbox = BoundingBox2D(x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]), y_max=float(b[3]))
+    msg.bbox = BoundingBox2D(
+        x_min=float(b[0]), y_min=float(b[1]), x_max=float(b[2]), y_max=float(b[3])
+    )
     return msg
 
 

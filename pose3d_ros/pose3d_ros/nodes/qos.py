@@ -20,5 +20,7 @@ def image_qos(choice: str, depth: int = 1) -> QoSProfile:
     profile = QoSProfile(depth=depth)
     profile.history = qos_profile_sensor_data.history
     profile.durability = qos_profile_sensor_data.durability
-    profile.reliability = Reliability.BEST_EFFORT if choice == "sensor_data" else Reliability.RELIABLE
+    profile.reliability = (
+        Reliability.BEST_EFFORT if choice == "sensor_data" else Reliability.RELIABLE
+    )
     return profile

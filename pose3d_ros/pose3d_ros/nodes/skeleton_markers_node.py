@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rclpy
-from pose3d_msgs.msg import SkeletonArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from visualization_msgs.msg import MarkerArray
 
+from pose3d_msgs.msg import SkeletonArray
 from pose3d_ros.nodes.lifecycle import run_node
 from pose3d_ros.nodes.markers import MarkerSettings, skeleton_markers
 from pose3d_ros.nodes.ros_parameters import NodeSettings

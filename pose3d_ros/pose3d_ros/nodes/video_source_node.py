@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
@@ -22,20 +23,21 @@ from pose3d_ros.nodes.messages import array_to_image_msg, camera_model_to_msg
 from pose3d_ros.nodes.ros_parameters import NodeSettings
 from pose3d_ros.parameters import SettingError, setting
 
-import cv2
-
 FALLBACK_RATE_HZ = 30.0
 
 
 @dataclass(frozen=True)
 class VideoSourceSettings:
     input: str = setting(
-        "", "Video file, image folder, still image, or camera (index or /dev/videoN)",
+        "",
+        "Video file, image folder, still image, or camera (index or /dev/videoN)",
         read_only=True,
     )
     rate: float = setting(
-        0.0, "Publish rate; 0 = the input's own frame rate (30 Hz if it has none)",
-        range=(0.0, 1000.0), unit="Hz",
+        0.0,
+        "Publish rate; 0 = the input's own frame rate (30 Hz if it has none)",
+        range=(0.0, 1000.0),
+        unit="Hz",
     )
     loop: bool = setting(False, "Start again at the end of the input instead of exiting")
     max_frames: int = setting(0, "Stop after this many frames (0 = no limit)", range=(0, 2**31 - 1))
@@ -43,14 +45,25 @@ class VideoSourceSettings:
         "camera_optical_frame", "frame_id of the published images (a REP-103 optical frame)"
     )
     camera_info_file: str = setting(
-        "", "camera_calibration YAML with the intrinsics; empty = use horizontal_fov_deg",
+        "",
+        "camera_calibration YAML with the intrinsics; empty = use horizontal_fov_deg",
         read_only=True,
     )
     horizontal_fov_deg: float = setting(
-        60.0, "Assumed horizontal field of view when no camera_info_file is given",
-        range=(10.0, 170.0), unit="deg", read_only=True,
+        60.0,
+        "Assumed horizontal field of view when no camera_info_file is given",
+        range=(10.0, 170.0),
+        unit="deg",
+        read_only=True,
     )
-    encoding: str = setting("bgr8", "Encoding of published images", choices=("bgr8", "rgb8", "mono8"))
+    encoding: str = setting(
+        "bgr8", "Encoding of published images", choices=("bgr8", "rgb8", "mono8")
+    )
+    wait_for_subscribers: int = setting(
+        0,
+        "Hold the first frame until this many subscribers listen on `image` (0 = start at once)",
+        range=(0, 100),
+    )
 
 
 class VideoSourceNode(Node):
@@ -59,7 +72,9 @@ class VideoSourceNode(Node):
         self.settings = NodeSettings(self, VideoSourceSettings, on_change=self._on_change)
         s = self.settings.current
         if not s.input:
-            raise SettingError("parameter 'input' is required (video file, folder, image or camera)")
+            raise SettingError(
+                "parameter 'input' is required (video file, folder, image or camera)"
+            )
         self._source = open_source(s.input, loop=s.loop)
         width, height = self._source.size
         self._camera = self._make_camera(s, width, height)
@@ -101,6 +116,11 @@ class VideoSourceNode(Node):
 
     def _tick(self) -> None:
         s = self.settings.current
+        if (
+            self._published == 0
+            and self._image_pub.get_subscription_count() < s.wait_for_subscribers
+        ):
+            return
         if s.max_frames and self._published >= s.max_frames:
             self.get_logger().info(f"published max_frames={s.max_frames}: stopping")
             raise NodeFinished
