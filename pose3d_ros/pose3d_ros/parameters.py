@@ -50,6 +50,41 @@ def settings_of(cls: type) -> list[tuple[dataclasses.Field, Setting]]:
     return [(f, f.metadata["setting"]) for f in dataclasses.fields(cls) if "setting" in f.metadata]
 
 
+def group(cls: type) -> Any:
+    """A field holding a nested settings dataclass; its settings are named `field.setting`."""
+    return dataclasses.field(default_factory=cls, metadata={"group": cls})
+
+
+@dataclass(frozen=True)
+class FlatSetting:
+    name: str  # dotted for nested groups, e.g. "tracker.grace_s"
+    field: dataclasses.Field
+    spec: Setting
+
+
+def flat_settings(cls: type, prefix: str = "") -> list[FlatSetting]:
+    """Every setting of a dataclass, nested groups flattened into dotted names."""
+    out = []
+    for f in dataclasses.fields(cls):
+        if "setting" in f.metadata:
+            out.append(FlatSetting(prefix + f.name, f, f.metadata["setting"]))
+        elif "group" in f.metadata:
+            out.extend(flat_settings(f.metadata["group"], f"{prefix}{f.name}."))
+    return out
+
+
+def flat_values(settings: Any) -> dict[str, Any]:
+    """{dotted name: value} of a settings object."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if "group" in f.metadata:
+            out.update({f"{f.name}.{k}": v for k, v in flat_values(value).items()})
+        elif "setting" in f.metadata:
+            out[f.name] = value
+    return out
+
+
 def field_type(f: dataclasses.Field) -> type:
     """The Python type of a setting (bool, int, float or str), from its default."""
     return type(f.default)
@@ -83,20 +118,50 @@ def check_value(f: dataclasses.Field, spec: Setting, value: Any) -> Any:
     return value
 
 
-def build_settings(cls: type[T], values: Mapping[str, Any] | None = None) -> T:
+def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys to nested dicts ({"a.b": 1} -> {"a": {"b": 1}}); nested dicts pass through."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            out.setdefault(head, {})[rest] = value
+        else:
+            out[head] = value
+    return out
+
+
+def build_settings(cls: type[T], values: Mapping[str, Any] | None = None, _prefix: str = "") -> T:
     """Instantiate a settings dataclass from a mapping, validating every value.
 
-    Unknown keys are an error (a typo in a YAML file must not be silently ignored).
+    Nested groups take nested mappings or dotted keys. Unknown keys are an error (a typo in a
+    YAML file must not be silently ignored).
     """
-    values = dict(values or {})
-    known = {f.name: (f, spec) for f, spec in settings_of(cls)}
-    unknown = sorted(set(values) - set(known))
+    values = _nest(dict(values or {}))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = {n for n, f in fields.items() if "setting" in f.metadata or "group" in f.metadata}
+    unknown = sorted(set(values) - known)
     if unknown:
-        raise SettingError(
-            f"unknown setting(s) {unknown} for {cls.__name__}; known: {sorted(known)}"
-        )
-    checked = {k: check_value(*known[k], v) for k, v in values.items()}
+        names = [_prefix + u for u in unknown]
+        raise SettingError(f"unknown setting(s) {names} for {cls.__name__}; known: {sorted(known)}")
+    checked = {}
+    for key, value in values.items():
+        f = fields[key]
+        if "group" in f.metadata:
+            if not isinstance(value, Mapping):
+                raise SettingError(f"{_prefix}{key}: expected a mapping of settings, got {value!r}")
+            checked[key] = build_settings(f.metadata["group"], value, f"{_prefix}{key}.")
+        else:
+            try:
+                checked[key] = check_value(f, f.metadata["setting"], value)
+            except SettingError as e:
+                raise SettingError(f"{_prefix}{e}") from None
     return cls(**checked)
+
+
+def with_values(settings: T, updates: Mapping[str, Any]) -> T:
+    """A copy of `settings` with dotted-name updates applied and validated."""
+    merged = {**flat_values(settings), **updates}
+    return build_settings(type(settings), merged)
 
 
 def format_value(value: Any) -> str:
@@ -114,7 +179,8 @@ def settings_table(cls: type) -> str:
         "| name | type | default | unit | allowed | description |",
         "|---|---|---|---|---|---|",
     ]
-    for f, spec in settings_of(cls):
+    for flat in flat_settings(cls):
+        f, spec = flat.field, flat.spec
         allowed = ""
         if spec.range is not None:
             allowed = f"{format_value(spec.range[0])} .. {format_value(spec.range[1])}"
@@ -122,7 +188,7 @@ def settings_table(cls: type) -> str:
             allowed = ", ".join(f"`{c}`" for c in spec.choices)
         desc = spec.description + (" *(read-only at run time)*" if spec.read_only else "")
         rows.append(
-            f"| `{f.name}` | {field_type(f).__name__} | `{format_value(f.default)}` "
+            f"| `{flat.name}` | {field_type(f).__name__} | `{format_value(f.default)}` "
             f"| {spec.unit} | {allowed} | {desc} |"
         )
     return "\n".join(rows)

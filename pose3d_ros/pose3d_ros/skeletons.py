@@ -95,9 +95,23 @@ class JointSet:
 H36M17 = JointSet(
     name="h36m17",
     joints=(
-        "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine",
-        "thorax", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder",
-        "r_elbow", "r_wrist",
+        "pelvis",
+        "r_hip",
+        "r_knee",
+        "r_ankle",
+        "l_hip",
+        "l_knee",
+        "l_ankle",
+        "spine",
+        "thorax",
+        "neck",
+        "head",
+        "l_shoulder",
+        "l_elbow",
+        "l_wrist",
+        "r_shoulder",
+        "r_elbow",
+        "r_wrist",
     ),
     parents=(-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
     symmetric=((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)),
@@ -113,38 +127,129 @@ H36M17 = JointSet(
 COCO17 = JointSet(
     name="coco17",
     joints=(
-        "nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow",
-        "r_elbow", "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle",
+        "nose",
+        "l_eye",
+        "r_eye",
+        "l_ear",
+        "r_ear",
+        "l_shoulder",
+        "r_shoulder",
+        "l_elbow",
+        "r_elbow",
+        "l_wrist",
+        "r_wrist",
+        "l_hip",
+        "r_hip",
+        "l_knee",
+        "r_knee",
+        "l_ankle",
         "r_ankle",
     ),
     # COCO has no pelvis: the tree is rooted at the nose for drawing purposes only.
     parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
     symmetric=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
     parts={
-        "l_arm": (5, 7, 9), "r_arm": (6, 8, 10), "l_leg": (11, 13, 15), "r_leg": (12, 14, 16),
-        "head": (0, 1, 2, 3, 4),
+        "l_arm": (5, 7, 9),
+        "r_arm": (6, 8, 10),
+        "l_leg": (11, 13, 15),
+        "r_leg": (12, 14, 16),
     },
 )
 
 BLAZEPOSE33 = JointSet(
     name="blazepose33",
     joints=(
-        "nose", "l_eye_inner", "l_eye", "l_eye_outer", "r_eye_inner", "r_eye", "r_eye_outer",
-        "l_ear", "r_ear", "mouth_l", "mouth_r", "l_shoulder", "r_shoulder", "l_elbow",
-        "r_elbow", "l_wrist", "r_wrist", "l_pinky", "r_pinky", "l_index", "r_index",
-        "l_thumb", "r_thumb", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle",
-        "l_heel", "r_heel", "l_foot_index", "r_foot_index",
+        "nose",
+        "l_eye_inner",
+        "l_eye",
+        "l_eye_outer",
+        "r_eye_inner",
+        "r_eye",
+        "r_eye_outer",
+        "l_ear",
+        "r_ear",
+        "mouth_l",
+        "mouth_r",
+        "l_shoulder",
+        "r_shoulder",
+        "l_elbow",
+        "r_elbow",
+        "l_wrist",
+        "r_wrist",
+        "l_pinky",
+        "r_pinky",
+        "l_index",
+        "r_index",
+        "l_thumb",
+        "r_thumb",
+        "l_hip",
+        "r_hip",
+        "l_knee",
+        "r_knee",
+        "l_ankle",
+        "r_ankle",
+        "l_heel",
+        "r_heel",
+        "l_foot_index",
+        "r_foot_index",
     ),
     parents=(
-        -1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
-        11, 12, 23, 24, 25, 26, 27, 28, 27, 28,
+        -1,
+        0,
+        1,
+        2,
+        0,
+        4,
+        5,
+        3,
+        6,
+        0,
+        0,
+        0,
+        0,
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+        15,
+        16,
+        15,
+        16,
+        11,
+        12,
+        23,
+        24,
+        25,
+        26,
+        27,
+        28,
+        27,
+        28,
     ),
     symmetric=(
-        (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18),
-        (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
+        (1, 4),
+        (2, 5),
+        (3, 6),
+        (7, 8),
+        (9, 10),
+        (11, 12),
+        (13, 14),
+        (15, 16),
+        (17, 18),
+        (19, 20),
+        (21, 22),
+        (23, 24),
+        (25, 26),
+        (27, 28),
+        (29, 30),
+        (31, 32),
     ),
     parts={
-        "l_arm": (11, 13, 15), "r_arm": (12, 14, 16), "l_leg": (23, 25, 27),
+        "l_arm": (11, 13, 15),
+        "r_arm": (12, 14, 16),
+        "l_leg": (23, 25, 27),
         "r_leg": (24, 26, 28),
     },
 )
@@ -188,12 +293,15 @@ class JointMapping:
         clean = np.where(np.isfinite(points), points, 0.0)
         mapped = np.einsum("ts,...sd->...td", self.weights, clean)
         used = self.weights != 0  # (T, S)
-        conf_src = np.where(np.isfinite(points).all(-1), confidence, 0.0)
+        seen = np.isfinite(points).all(-1) & np.isfinite(confidence)
+        conf_src = np.where(seen, confidence, 0.0)
         conf = np.where(used, conf_src[..., None, :], np.inf).min(-1)
         return mapped, conf
 
 
-def _mapping(source: JointSet, target: JointSet, recipe: dict[str, dict[str, float]]) -> JointMapping:
+def _mapping(
+    source: JointSet, target: JointSet, recipe: dict[str, dict[str, float]]
+) -> JointMapping:
     w = np.zeros((target.num_joints, source.num_joints))
     for tgt, combo in recipe.items():
         for src, weight in combo.items():
@@ -224,8 +332,10 @@ def _to_h36m_recipe(eye_l: str, eye_r: str) -> dict[str, dict[str, float]]:
         "thorax": {"l_shoulder": 0.5, "r_shoulder": 0.5},
         "neck": {"nose": 1.0},
         "head": {
-            eye_l: 0.5 * (1 + k), eye_r: 0.5 * (1 + k),
-            "l_shoulder": -0.5 * k, "r_shoulder": -0.5 * k,
+            eye_l: 0.5 * (1 + k),
+            eye_r: 0.5 * (1 + k),
+            "l_shoulder": -0.5 * k,
+            "r_shoulder": -0.5 * k,
         },
         "l_shoulder": {"l_shoulder": 1.0},
         "l_elbow": {"l_elbow": 1.0},
@@ -238,9 +348,7 @@ def _to_h36m_recipe(eye_l: str, eye_r: str) -> dict[str, dict[str, float]]:
 
 COCO17_TO_H36M17 = _mapping(COCO17, H36M17, _to_h36m_recipe("l_eye", "r_eye"))
 BLAZEPOSE33_TO_H36M17 = _mapping(BLAZEPOSE33, H36M17, _to_h36m_recipe("l_eye", "r_eye"))
-BLAZEPOSE33_TO_COCO17 = _mapping(
-    BLAZEPOSE33, COCO17, {name: {name: 1.0} for name in COCO17.joints}
-)
+BLAZEPOSE33_TO_COCO17 = _mapping(BLAZEPOSE33, COCO17, {name: {name: 1.0} for name in COCO17.joints})
 
 MAPPINGS: dict[tuple[str, str], JointMapping] = {
     (m.source.name, m.target.name): m
@@ -256,4 +364,6 @@ def mapping(source: str, target: str) -> JointMapping:
     try:
         return MAPPINGS[(source, target)]
     except KeyError:
-        raise KeyError(f"no mapping from {source!r} to {target!r}; known: {sorted(MAPPINGS)}") from None
+        raise KeyError(
+            f"no mapping from {source!r} to {target!r}; known: {sorted(MAPPINGS)}"
+        ) from None

@@ -16,7 +16,14 @@ from rcl_interfaces.msg import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from pose3d_ros.parameters import SettingError, build_settings, check_value, field_type, settings_of
+from pose3d_ros.parameters import (
+    SettingError,
+    build_settings,
+    check_value,
+    field_type,
+    flat_settings,
+    with_values,
+)
 
 T = TypeVar("T")
 
@@ -28,10 +35,10 @@ _PARAM_TYPES = {
 }
 
 
-def _descriptor(f: dataclasses.Field, spec: Any) -> ParameterDescriptor:
+def _descriptor(name: str, f: dataclasses.Field, spec: Any) -> ParameterDescriptor:
     kind = field_type(f)
     d = ParameterDescriptor(
-        name=f.name,
+        name=name,
         type=_PARAM_TYPES[kind],
         description=spec.description + (f" [{spec.unit}]" if spec.unit else ""),
         read_only=spec.read_only,
@@ -64,11 +71,11 @@ class NodeSettings:
         self._node = node
         self._cls = cls
         self._on_change = on_change
-        self._fields = {f.name: (f, spec) for f, spec in settings_of(cls)}
+        self._fields = {s.name: (s.field, s.spec) for s in flat_settings(cls)}
         values = {}
         for name, (f, spec) in self._fields.items():
             # Integers given as floats in YAML are still an error; ROS enforces the type.
-            p = node.declare_parameter(name, f.default, _descriptor(f, spec))
+            p = node.declare_parameter(name, f.default, _descriptor(name, f, spec))
             values[name] = p.value
         try:
             self.current: T = build_settings(cls, values)
@@ -92,7 +99,10 @@ class NodeSettings:
                 return SetParametersResult(successful=False, reason=str(e))
         if not updates:
             return SetParametersResult(successful=True)
-        new = dataclasses.replace(self.current, **updates)
+        try:
+            new = with_values(self.current, updates)
+        except SettingError as e:
+            return SetParametersResult(successful=False, reason=str(e))
         if self._on_change is not None:
             try:
                 self._on_change(self.current, new)

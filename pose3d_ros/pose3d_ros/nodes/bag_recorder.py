@@ -1,0 +1,80 @@
+"""Record topics to a rosbag2 (MCAP) directory that ROS tools and Foxglove open.
+
+rosbag2_py is not installable from PyPI, so the bag is written with `rosbags`: raw CDR bytes
+straight from rclpy (no decode/re-encode), with type definitions registered for our own
+pose3d_msgs so readers can decode them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+OWN_PACKAGES = ("pose3d_msgs",)
+
+
+def ros_type_name(msg_type: type) -> str:
+    """"pkg/msg/Name" of a generated message class (its module is pkg.msg._name)."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
+def _share_dirs() -> list[Path]:
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    return [Path(p) / "share" for p in [*prefixes, sys.prefix]]
+
+
+def project_typestore():
+    """The Jazzy typestore plus pose3d_msgs, read from the installed .msg files."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types = {}
+    for package in OWN_PACKAGES:
+        for share in _share_dirs():
+            msg_dir = share / package / "msg"
+            if msg_dir.is_dir():
+                for path in sorted(msg_dir.glob("*.msg")):
+                    types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
+                break
+        else:
+            raise FileNotFoundError(
+                f"cannot find the .msg files of {package} under {_share_dirs()}"
+            )
+    store.register(types)
+    return store
+
+
+class BagRecorder:
+    """Subscribes to topics (raw) and writes every message with its receive time."""
+
+    def __init__(self, node: Node, path: str | Path, topics: dict[str, type]) -> None:
+        self.path = Path(path)
+        self._store = project_typestore()
+        self._writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._clock = node.get_clock()
+        self.counts: dict[str, int] = {}
+        self._subs = []
+        for topic, msg_type in topics.items():
+            name = ros_type_name(msg_type)
+            conn = self._writer.add_connection(topic, name, typestore=self._store)
+            self.counts[topic] = 0
+            self._subs.append(
+                node.create_subscription(
+                    msg_type, topic, self._callback(topic, conn), QoSProfile(depth=100), raw=True
+                )
+            )
+
+    def _callback(self, topic: str, conn):
+        def write(raw: bytes) -> None:
+            self._writer.write(conn, self._clock.now().nanoseconds, raw)
+            self.counts[topic] += 1
+
+        return write
+
+    def close(self) -> None:
+        self._writer.close()
