@@ -1,0 +1,114 @@
+"""Will TensorRT build this ONNX model? Checks that need only the ``onnx`` package.
+
+    problems = check_tensorrt_compatibility("out/htnet_small.onnx")   # [] = no known problem
+
+The op allow-list (and DFT/STFT/custom-domain detection) is ``pose3d_ros.export.check_tensorrt_ops``
+(one list for the whole project); this module adds the checks on the graph's interface:
+symbolic (dynamic) dimensions other than the batch axis, which the engine's optimisation profile
+cannot cover (it has a dynamic batch only), tensor types TensorRT does not run (float64,
+strings, complex), and models whose weights live in external files that are missing.
+The TensorRT ONNX parser stays the final authority: this is the fast, GPU-free pre-flight.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BATCH_AXIS = 0
+
+# onnx.TensorProto data types TensorRT cannot take as network inputs/outputs.
+_UNSUPPORTED_IO_TYPES = {
+    11: "double",  # DOUBLE
+    8: "string",  # STRING
+    14: "complex64",
+    15: "complex128",
+    5: "int16",  # INT16
+    12: "uint32",
+    13: "uint64",
+}
+
+
+def _op_problems(onnx_path: str | os.PathLike) -> list[str]:
+    try:
+        from pose3d_ros.export import check_tensorrt_ops
+    except ImportError as e:  # export.py imports torch at module level (not on every Jetson)
+        return [f"op check not run: pose3d_ros.export is not importable here ({e})"]
+    return [f"op {op} is not on the TensorRT allow-list" for op in check_tensorrt_ops(onnx_path)]
+
+
+def _dims(value_info) -> list[int | str | None]:
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return []
+    out: list[int | str | None] = []
+    for d in t.shape.dim:
+        if d.HasField("dim_value"):
+            out.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            out.append(d.dim_param)
+        else:
+            out.append(None)
+    return out
+
+
+def interface_problems(model) -> list[str]:
+    """Dynamic non-batch dims, unknown ranks and unsupported dtypes of graph inputs/outputs."""
+    problems = []
+    initialisers = {i.name for i in model.graph.initializer}
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for v in values:
+            if v.name in initialisers:  # old exporters list weights as inputs
+                continue
+            elem = v.type.tensor_type.elem_type
+            if elem in _UNSUPPORTED_IO_TYPES:
+                problems.append(
+                    f"{kind} {v.name!r} is {_UNSUPPORTED_IO_TYPES[elem]}, "
+                    "which TensorRT cannot bind"
+                )
+            if not v.type.tensor_type.HasField("shape"):
+                problems.append(f"{kind} {v.name!r} has no static rank")
+                continue
+            dims = _dims(v)
+            if not dims:
+                continue
+            for axis, d in enumerate(dims):
+                if isinstance(d, int) and d > 0:
+                    continue
+                if axis == BATCH_AXIS:
+                    continue  # covered by the optimisation profile (1..max_batch)
+                problems.append(
+                    f"{kind} {v.name!r} axis {axis} is dynamic ({d!r}); TensorRT needs it static "
+                    "(only the batch axis 0 is in the optimisation profile): export with a fixed "
+                    "size"
+                )
+    return problems
+
+
+def external_data_problems(model, onnx_path: Path) -> list[str]:
+    problems = []
+    for init in model.graph.initializer:
+        if init.data_location == 1:  # EXTERNAL
+            loc = {e.key: e.value for e in init.external_data}.get("location", "")
+            if loc and not (onnx_path.parent / loc).is_file():
+                problems.append(f"initialiser {init.name!r} refers to missing external data {loc}")
+    return problems
+
+
+def check_tensorrt_compatibility(onnx_path: str | os.PathLike) -> list[str]:
+    """Problems TensorRT would have with the model (empty list: none known).
+
+    Raises FileNotFoundError/ValueError when the file is missing or not an ONNX model.
+    """
+    import onnx
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model {path} does not exist")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
+    if not model.graph.node:
+        raise ValueError(f"{path} is not a readable ONNX model: empty graph")
+    return _op_problems(path) + interface_problems(model) + external_data_problems(model, path)

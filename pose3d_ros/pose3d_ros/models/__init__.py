@@ -1,0 +1,31 @@
+"""2D -> 3D lifters (HTNet, NanoHTNet), their registry and PoseCLR pre-training."""
+
+from .htnet import HTNet, HTNetConfig
+from .nanohtnet import NanoHTNet, NanoHTNetConfig, dct_basis
+from .poseclr import PoseCLR, nt_xent
+from .registry import (
+    LIFTERS,
+    available_lifters,
+    build_lifter,
+    config_class,
+    config_from_dict,
+    config_to_dict,
+    lifter_from_checkpoint,
+)
+
+__all__ = [
+    "LIFTERS",
+    "HTNet",
+    "HTNetConfig",
+    "NanoHTNet",
+    "NanoHTNetConfig",
+    "PoseCLR",
+    "available_lifters",
+    "build_lifter",
+    "config_class",
+    "config_from_dict",
+    "config_to_dict",
+    "dct_basis",
+    "lifter_from_checkpoint",
+    "nt_xent",
+]
