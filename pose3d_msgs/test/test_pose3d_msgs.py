@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 from geometry_msgs.msg import Point
-from pose3d_msgs.msg import BoundingBox2D, Keypoint, Skeleton, SkeletonArray
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
+
+from pose3d_msgs.msg import BoundingBox2D, Keypoint, Skeleton, SkeletonArray
 
 
 def test_tracking_state_constants():

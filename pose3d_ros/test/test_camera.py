@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+
 from pose3d_ros.camera import (
     CameraInfoError,
     CameraModel,

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from pose3d_ros.frame_sources import (
     CameraSource,
     Frame,

@@ -7,6 +7,7 @@ import array
 import cv2
 import numpy as np
 import pytest
+
 from pose3d_ros.image_encoding import (
     DEFAULT_MAX_PIXELS,
     ENCODINGS,

@@ -30,8 +30,9 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pose3d_ros.nodes import NODE_SETTINGS
-from pose3d_ros.parameters import field_type, settings_of
+from pose3d_ros.parameters import field_type, flat_settings
 
 PACKAGE = "pose3d_ros"
 # The source package mirrors its install space: share/pose3d_ros/{launch,config}/...
@@ -52,7 +53,7 @@ class NodeSpec:
         return getattr(importlib.import_module(module), cls)
 
     def defaults(self) -> dict[str, Any]:
-        return {f.name: f.default for f, _ in settings_of(self.settings_class())}
+        return {s.name: s.field.default for s in flat_settings(self.settings_class())}
 
 
 # Node names that do not follow the "<name>_node" console-script convention.
@@ -474,7 +475,18 @@ def _sections(path: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for key, section in data.items():
         name = "/**" if key == "/**" else key.rsplit("/", 1)[-1]
-        out[name] = (section or {}).get("ros__parameters", {})
+        out[name] = _flatten((section or {}).get("ros__parameters", {}))
+    return out
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested YAML mappings are dotted parameter names in ROS ({"a": {"b": 1}} -> "a.b")."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -525,7 +537,7 @@ def test_params_file_comments_every_parameter(path):
             continue
         if not line.startswith(" "):
             in_params = False
-        key = re.match(r"^\s{4}(\w+):", line)
+        key = re.match(r"^\s{4,}(\w+): \S", line)  # a parameter (a group line ends with ':')
         if in_params and key and not lines[i - 1].strip().startswith("#"):
             uncommented.append(key.group(1))
     assert uncommented == []
@@ -546,7 +558,7 @@ def test_params_file_check_catches_drift(tmp_path):
         "skeleton_markers: unknown parameter 'colour'",
         "skeleton_markers: parameters not listed: "
         "['bone_width_m', 'joint_diameter_m', 'label_height_m']",
-        "section 'camera' is no known node (['skeleton_markers', 'video_source'])",
+        "section 'camera' is no known node (['pose3d', 'skeleton_markers', 'video_source'])",
     ]
 
 
@@ -560,9 +572,9 @@ def test_node_specs_name_real_nodes_and_settings_dataclasses():
         assert f'super().__init__("{spec.node_name}"' in inspect.getsource(module), exe
         cls = spec.settings_class()
         assert dataclasses.is_dataclass(cls), exe
-        fields = settings_of(cls)
+        fields = flat_settings(cls)
         assert fields, exe
-        assert all(field_type(f) in (bool, int, float, str) for f, _ in fields), exe
+        assert all(field_type(s.field) in (bool, int, float, str) for s in fields), exe
 
 
 # --- RViz -------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from std_msgs.msg import Header
+
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.image_encoding import image_to_array
 from pose3d_ros.nodes.messages import (
@@ -18,7 +20,6 @@ from pose3d_ros.nodes.messages import (
 )
 from pose3d_ros.poses import PersonPose, TrackState
 from pose3d_ros.skeletons import joint_set
-from std_msgs.msg import Header
 
 
 def _f32(a: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
+
 from pose3d_ros.nodes.skeleton_markers_node import SkeletonMarkersSettings
 from pose3d_ros.nodes.video_source_node import VideoSourceSettings
 from pose3d_ros.parameters import (

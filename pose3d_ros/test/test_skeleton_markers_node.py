@@ -12,10 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from pose3d_ros.nodes.markers import MarkerSettings, skeleton_markers
-from pose3d_ros.nodes.messages import poses_to_msg
-from pose3d_ros.poses import PersonPose
-from pose3d_ros.skeletons import H36M17
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile
@@ -23,6 +19,10 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_msgs.msg import SkeletonArray
+from pose3d_ros.nodes.markers import MarkerSettings, skeleton_markers
+from pose3d_ros.nodes.messages import poses_to_msg
+from pose3d_ros.poses import PersonPose
+from pose3d_ros.skeletons import H36M17
 
 pytestmark = pytest.mark.ros
 

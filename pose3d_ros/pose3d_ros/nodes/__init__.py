@@ -12,6 +12,7 @@ import importlib
 NODE_SETTINGS: dict[str, str] = {
     "video_source_node": "pose3d_ros.nodes.video_source_node:VideoSourceSettings",
     "skeleton_markers_node": "pose3d_ros.nodes.skeleton_markers_node:SkeletonMarkersSettings",
+    "pose3d_node": "pose3d_ros.nodes.pose3d_node:Pose3DNodeSettings",
 }
 
 

@@ -1,0 +1,349 @@
+"""The product: one camera image in, tracked metric 3D skeletons out.
+
+    image -> person boxes (detector, or crops following the tracks) -> 2D keypoints (batched)
+          -> Human3.6M-17 -> tracking (stable ids) -> undistort + One-Euro smoothing
+          -> per-track causal windows -> lifter (all people in one inference)
+          -> metric placement (root translation + covariance) -> PersonPose list
+
+The same object is driven by pose3d_node (ROS) and `pose3d run` (offline), so what is tested
+offline is what runs on the robot. No ROS, no torch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_ros.backends import BACKEND_CHOICES, load_backend
+from pose3d_ros.camera import CameraModel
+from pose3d_ros.detection import DetectorSettings, PersonDetector
+from pose3d_ros.filters import OneEuroFilterBank, OneEuroSettings
+from pose3d_ros.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
+from pose3d_ros.lifting import Lifter, LifterSettings
+from pose3d_ros.model_store import default_model_dir, model_path
+from pose3d_ros.parameters import SettingError, group, setting
+from pose3d_ros.placement import PlacementSettings, place_root
+from pose3d_ros.poses import PersonPose, TrackState
+from pose3d_ros.skeletons import H36M17
+from pose3d_ros.track_windows import TrackWindows, TrackWindowsSettings
+from pose3d_ros.tracking import Tracker, TrackerSettings, box_iou
+
+LIFTER_DIR = "lifters"
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    backend: str = setting(
+        "auto",
+        "Inference backend for all models (auto: TensorRT if a GPU is usable, else ONNX Runtime)",
+        choices=BACKEND_CHOICES,
+        read_only=True,
+    )
+    threads: int = setting(
+        0,
+        "CPU threads per model for ONNX Runtime (0 = its default)",
+        range=(0, 64),
+        read_only=True,
+    )
+    model_dir: str = setting(
+        "",
+        "Directory of built models (empty: $POSE3D_MODEL_DIR or <repo>/data/models)",
+        read_only=True,
+    )
+    keypoint_model: str = setting(
+        "blazepose_full",
+        "2D keypoint model",
+        choices=("blazepose_lite", "blazepose_full", "blazepose_heavy"),
+        read_only=True,
+    )
+    max_people: int = setting(10, "Most people processed per frame", range=(1, 100))
+    detect_every: int = setting(
+        1,
+        "Run the person detector every N frames; in between, crops follow the tracked "
+        "people's keypoints (1 = detect every frame)",
+        range=(1, 1000),
+    )
+    publish_coasting: bool = setting(
+        True,
+        "Also report people hidden for less than the tracker's grace period "
+        "(tracking_state COASTING, predicted root, no joints)",
+    )
+    detector: DetectorSettings = group(DetectorSettings)
+    keypoints: KeypointSettings = group(KeypointSettings)
+    tracker: TrackerSettings = group(TrackerSettings)
+    smoothing: OneEuroSettings = group(OneEuroSettings)
+    windows: TrackWindowsSettings = group(TrackWindowsSettings)
+    lifter: LifterSettings = group(LifterSettings)
+    placement: PlacementSettings = group(PlacementSettings)
+
+
+@dataclass
+class FrameResult:
+    poses: list[PersonPose]
+    timings_ms: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Motion:
+    """Root history of a track, for its velocity (exponentially smoothed)."""
+
+    stamp: float
+    root: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+
+def lifter_model_path(model: str, model_dir: Path) -> Path:
+    """A lifter name (exported by `make setup` from the shipped checkpoints) or an .onnx path."""
+    path = Path(model)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise SettingError(f"lifter model {path} does not exist")
+        return path
+    path = model_dir / LIFTER_DIR / f"{model}.onnx"
+    if not path.is_file():
+        raise SettingError(
+            f"lifter {model!r} is not exported ({path} missing): run `make setup` "
+            f"(or `pose3d export --checkpoint pose3d_ros/checkpoints/{model}.pt --output {path}`)"
+        )
+    return path
+
+
+class PosePipeline:
+    def __init__(self, settings: PipelineSettings | None = None) -> None:
+        s = settings or PipelineSettings()
+        self.settings = s
+        model_dir = Path(s.model_dir).expanduser() if s.model_dir else default_model_dir()
+        options = {"threads": s.threads} if s.threads else {}
+        self._detector_backend = load_backend(
+            model_path("person_detector", model_dir), s.backend, **options
+        )
+        self._keypoint_backend = load_backend(
+            model_path(s.keypoint_model, model_dir), s.backend, **options
+        )
+        self._lifter_backend = load_backend(
+            lifter_model_path(s.lifter.model, model_dir), s.backend, **options
+        )
+        self.detector = PersonDetector(self._detector_backend, s.detector)
+        self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)
+        self.lifter = Lifter(self._lifter_backend, s.lifter)
+        self.tracker = Tracker(s.tracker)
+        self.smoothing = OneEuroFilterBank(s.smoothing)
+        self.windows = TrackWindows(self.lifter.frames, s.windows)
+        self._motion: dict[int, _Motion] = {}
+        self._last_update: list = []
+        self._frame_index = 0
+
+    def describe(self) -> str:
+        return (
+            f"detector {self._detector_backend.describe()}; "
+            f"keypoints {self.settings.keypoint_model} {self._keypoint_backend.describe()}; "
+            f"lifter {self.lifter.name} ({self.lifter.frames} frames, latency "
+            f"{self.lifter.latency_frames} frames) {self._lifter_backend.describe()}"
+        )
+
+    def update_settings(self, new: PipelineSettings) -> None:
+        """Apply settings that can change while running; the rest are read-only."""
+        old = self.settings
+        self.detector.settings = new.detector
+        self.keypoints.settings = new.keypoints
+        self.tracker.settings = new.tracker
+        self.lifter.settings = new.lifter
+        if new.smoothing != old.smoothing:
+            self.smoothing = OneEuroFilterBank(new.smoothing)
+        if new.windows != old.windows:
+            self.windows = TrackWindows(self.lifter.frames, new.windows)
+        self.settings = new
+
+    def reset(self) -> None:
+        """Forget all people (e.g. after a jump in time)."""
+        self.tracker.reset()
+        self._forget_motion()
+
+    def _forget_motion(self) -> None:
+        self._last_update = []
+        self.smoothing = OneEuroFilterBank(self.settings.smoothing)
+        self.windows = TrackWindows(self.lifter.frames, self.settings.windows)
+        self._motion.clear()
+
+    # ------------------------------------------------------------------ per frame
+
+    def process(self, image: np.ndarray, camera: CameraModel, stamp: float) -> FrameResult:
+        s = self.settings
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        clock = time.perf_counter
+        t_start = t0 = clock()
+
+        # 1. Where are people? The detector, or crops that follow the tracks.
+        detect = self._frame_index % s.detect_every == 0 or self.tracker.num_tracks == 0
+        self._frame_index += 1
+        if detect:
+            boxes, scores = self.detector.detect(image)
+            angles = None  # upright crops; rotation needs keypoints
+        else:
+            boxes, scores, angles = self._tracked_crops(stamp)
+        boxes, scores = boxes[: s.max_people], scores[: s.max_people]
+        angles = None if angles is None else angles[: s.max_people]
+        t1 = clock()
+        timings["detect" if detect else "crops"] = (t1 - t0) * 1e3
+
+        # 2. 2D keypoints of everyone in one batch, in Human3.6M-17.
+        kp = self.keypoints.estimate(image, boxes, angles)
+        keep = kp.presence >= s.keypoints.min_presence
+        points, conf = to_h36m17(kp)
+        points, conf, boxes, scores = points[keep], conf[keep], boxes[keep], scores[keep]
+        kp_boxes = _boxes_from_keypoints(points, conf, boxes)
+        points, conf, kp_boxes, scores = _suppress_duplicates(points, conf, kp_boxes, scores)
+        t2 = clock()
+        timings["keypoints"] = (t2 - t1) * 1e3
+
+        # 3. Stable ids.
+        update = self.tracker.update(stamp, kp_boxes, points, conf)
+        if update.reset_reason:
+            warnings.append(f"tracker reset: {update.reset_reason}")
+            self._forget_motion()
+        live = self.tracker.track_ids
+        self.windows.retain(live)
+        self.smoothing.retain(live)
+        self._motion = {k: v for k, v in self._motion.items() if k in live}
+        self._last_update = list(update)
+        observed = [a for a in update if a.det_index is not None]
+        t3 = clock()
+        timings["tracking"] = (t3 - t2) * 1e3
+
+        # 4. Camera-invariant 2D, smoothed per track, into causal windows; lift everyone at once.
+        norm_now = []
+        for a in observed:
+            i = a.det_index
+            norm = camera.undistort_pixels(points[i])
+            if s.smoothing.enabled:
+                norm = self.smoothing(a.track_id, stamp, norm, conf[i])
+            norm_now.append(norm)
+            self.windows.push(a.track_id, stamp, norm, conf[i])
+        if observed:
+            win = [self.windows.window(a.track_id) for a in observed]
+            win_kp = np.stack([w[0] for w in win])
+            win_conf = np.stack([w[1] for w in win])
+        else:
+            win_kp = np.zeros((0, self.lifter.frames, 17, 2))
+            win_conf = np.zeros((0, self.lifter.frames, 17))
+        lifted = self.lifter.lift(np.nan_to_num(win_kp), win_conf)
+        t4 = clock()
+        timings["lifting"] = (t4 - t3) * 1e3
+
+        # 5. Metric placement in the camera frame.
+        poses = []
+        focal = (camera.fx, camera.fy)
+        for k, a in enumerate(observed):
+            i = a.det_index
+            joints_rel = lifted.joints[k]
+            if not lifted.info.valid[k]:
+                joints_rel = np.full((17, 3), np.nan)
+            placed = place_root(joints_rel, norm_now[k], conf[i], focal, s.placement)
+            if not placed.ok:
+                warnings.append(f"track {a.track_id}: not placed ({placed.reason})")
+            poses.append(
+                PersonPose(
+                    track_id=a.track_id,
+                    joint_set=H36M17.name,
+                    keypoints_2d=points[i],
+                    confidence=conf[i],
+                    observed=conf[i] > 0,
+                    joints_3d=joints_rel + placed.root,
+                    root=placed.root,
+                    root_covariance=placed.covariance,
+                    root_velocity=self._velocity(a.track_id, stamp, placed.root),
+                    score=float(scores[i]),
+                    bbox=kp_boxes[i],
+                    state=a.state,
+                    age=a.age,
+                )
+            )
+        if s.publish_coasting:
+            poses.extend(self._coasting(update, stamp))
+        t5 = clock()
+        timings["placement"] = (t5 - t4) * 1e3
+        timings["total"] = (t5 - t_start) * 1e3
+        return FrameResult(poses, timings, warnings)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _tracked_crops(self, stamp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes and crop angles for this frame's 2D pass from the tracks' last keypoints."""
+        predicted = self.tracker.predicted_boxes(stamp)
+        tracks = [a for a in self._last_update if a.track_id in predicted]
+        if not tracks:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros(0)
+        points = np.stack([a.keypoints for a in tracks])
+        conf = np.stack([a.confidence for a in tracks])
+        rois = self.keypoints.rois_from_keypoints(points, conf)
+        fallback = np.stack([predicted[a.track_id] for a in tracks])
+        boxes = np.where(np.isfinite(rois).all(1, keepdims=True), rois, fallback)
+        scores = np.array([1.0 if a.det_index is not None else 0.5 for a in tracks])
+        return boxes, scores, self.keypoints.angles_from_keypoints(points, conf)
+
+    def _velocity(self, track_id: int, stamp: float, root: np.ndarray) -> np.ndarray:
+        if not np.isfinite(root).all():
+            return np.zeros(3)
+        m = self._motion.get(track_id)
+        if m is None:
+            self._motion[track_id] = _Motion(stamp, root.copy())
+            return np.zeros(3)
+        dt = stamp - m.stamp
+        if dt > 1e-6:
+            m.velocity = 0.7 * m.velocity + 0.3 * (root - m.root) / dt
+            m.stamp, m.root = stamp, root.copy()
+        return m.velocity.copy()
+
+    def _coasting(self, update, stamp: float) -> list[PersonPose]:
+        out = []
+        for a in update:
+            if a.det_index is not None or a.state != TrackState.COASTING:
+                continue
+            m = self._motion.get(a.track_id)
+            root = np.full(3, np.nan) if m is None else m.root + m.velocity * (stamp - m.stamp)
+            out.append(
+                PersonPose(
+                    track_id=a.track_id,
+                    joint_set=H36M17.name,
+                    keypoints_2d=np.full((17, 2), np.nan),
+                    confidence=np.zeros(17),
+                    observed=np.zeros(17, bool),
+                    joints_3d=np.full((17, 3), np.nan),
+                    root=root,
+                    root_velocity=np.zeros(3) if m is None else m.velocity,
+                    bbox=a.box,
+                    state=TrackState.COASTING,
+                    age=a.age,
+                )
+            )
+        return out
+
+
+def _boxes_from_keypoints(points: np.ndarray, conf: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Tight boxes around the seen keypoints (a person's box as the tracker should see it)."""
+    out = fallback.astype(np.float64).copy()
+    for i in range(len(points)):
+        seen = conf[i] > 0
+        if seen.sum() >= 2:
+            p = points[i][seen]
+            out[i] = [p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]
+    return out
+
+
+def _suppress_duplicates(points, conf, boxes, scores, iou_threshold: float = 0.6):
+    """Two crops that converged on one person keep only the better one."""
+    if len(boxes) < 2:
+        return points, conf, boxes, scores
+    order = np.argsort(-scores)
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    for i in order:
+        if all(iou[i, j] < iou_threshold for j in keep):
+            keep.append(i)
+    keep_arr = np.array(sorted(keep))
+    return points[keep_arr], conf[keep_arr], boxes[keep_arr], scores[keep_arr]
