@@ -28,7 +28,7 @@ test: setup lint
 	exit $$code
 
 demo: setup
-	$(PY) scripts/demo.py --out out/demo
+	$(PY) -m pose3d_ros.nodes.demo --out out/demo
 
 eval: setup
 	$(VENV)/bin/pose3d eval --out out
