@@ -20,7 +20,7 @@ OWN_PACKAGES = ("pose3d_msgs",)
 
 
 def ros_type_name(msg_type: type) -> str:
-    """"pkg/msg/Name" of a generated message class (its module is pkg.msg._name)."""
+    """ "pkg/msg/Name" of a generated message class (its module is pkg.msg._name)."""
     return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
 
 

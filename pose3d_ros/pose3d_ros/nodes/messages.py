@@ -40,8 +40,10 @@ def image_msg_to_bgr(msg: Image, max_pixels: int | None = None) -> np.ndarray:
     return to_bgr8(array, msg.encoding)
 
 
-def compressed_msg_to_bgr(msg: CompressedImage) -> np.ndarray:
-    return decode_compressed(msg.format, bytes(msg.data))
+def compressed_msg_to_bgr(msg: CompressedImage, max_pixels: int | None = None) -> np.ndarray:
+    """Decodes only after checking the size in the PNG/JPEG header against max_pixels."""
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    return decode_compressed(msg.format, bytes(msg.data), **kwargs)
 
 
 def array_to_image_msg(array: np.ndarray, encoding: str, header: Header) -> Image:

@@ -100,6 +100,7 @@ class Pose3DNode(Node):
         self.settings = NodeSettings(self, Pose3DNodeSettings, on_change=self._on_change)
         s = self.settings.current
         self.pipeline = PosePipeline(s.pipeline)
+        self._pipeline_lock = threading.Lock()  # settings changes never land mid-frame
         self.get_logger().info(f"pipeline ready: {self.pipeline.describe()}")
 
         self._camera: CameraModel | None = None
@@ -111,6 +112,8 @@ class Pose3DNode(Node):
         self.frames_processed = 0
         self.frames_dropped = 0
         self.frames_failed = 0
+        self.frames_skipped = 0  # refused: bad image, no usable camera_info
+        self._last_warning: dict[str, float] = {}
         self._drop_logged = False
         self._rate_in, self._rate_out = _Rate(), _Rate()
         self._last_stages: dict[str, float] = {}
@@ -180,6 +183,13 @@ class Pose3DNode(Node):
                     throttle_duration_sec=2.0,
                 )
 
+    def _warn(self, key: str, text: str, period_s: float = 5.0) -> None:
+        """A warning at most every period_s per kind of problem (kinds do not hide each other)."""
+        now = time.monotonic()
+        if now - self._last_warning.get(key, -1e9) >= period_s:
+            self._last_warning[key] = now
+            self.get_logger().warning(text)
+
     def _camera_for(self, width: int, height: int) -> CameraModel | None:
         s = self.settings.current
         camera = self._camera
@@ -211,25 +221,26 @@ class Pose3DNode(Node):
         s = self.settings.current
         try:
             if isinstance(msg, CompressedImage):
-                image = compressed_msg_to_bgr(msg)
+                image = compressed_msg_to_bgr(msg, max_pixels=s.max_image_pixels)
             else:
                 image = image_msg_to_bgr(msg, max_pixels=s.max_image_pixels)
         except ImageEncodingError as e:
-            self.get_logger().warning(f"cannot use image: {e}", throttle_duration_sec=5.0)
+            self.frames_skipped += 1
+            self._warn(type(e).__name__ + str(e)[:24], f"cannot use image: {e}")
             return
         if image.shape[0] * image.shape[1] > s.max_image_pixels:
-            self.get_logger().warning(
-                f"image {image.shape[1]}x{image.shape[0]} exceeds max_image_pixels",
-                throttle_duration_sec=5.0,
-            )
+            self.frames_skipped += 1
+            self._warn("size", f"image {image.shape[1]}x{image.shape[0]} exceeds max_image_pixels")
             return
         camera = self._camera_for(image.shape[1], image.shape[0])
         if camera is None:
+            self.frames_skipped += 1
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        result = self.pipeline.process(image, camera, stamp)
+        with self._pipeline_lock:
+            result = self.pipeline.process(image, camera, stamp)
         for w in result.warnings:
-            self.get_logger().warning(w, throttle_duration_sec=5.0)
+            self._warn(w.split(":")[0], w)
         out = poses_to_msg(msg.header, result.poses)
         self._skeleton_pub.publish(out)
         if s.publish_markers:
@@ -247,7 +258,8 @@ class Pose3DNode(Node):
 
     def _on_change(self, old: Pose3DNodeSettings, new: Pose3DNodeSettings) -> None:
         if new.pipeline != old.pipeline:
-            self.pipeline.update_settings(new.pipeline)  # raises SettingError if it cannot
+            with self._pipeline_lock:
+                self.pipeline.update_settings(new.pipeline)  # raises SettingError if it cannot
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(
@@ -257,7 +269,12 @@ class Pose3DNode(Node):
         status.level = (
             DiagnosticStatus.WARN if (self._camera is None or stalled) else DiagnosticStatus.OK
         )
-        status.message = "waiting for camera_info" if self._camera is None else "running"
+        if self._camera is not None:
+            status.message = "running"
+        elif self.settings.current.fov_fallback_deg > 0:
+            status.message = "running on an ASSUMED field of view (no valid camera_info)"
+        else:
+            status.message = "waiting for camera_info"
         values = {
             "input_rate_hz": f"{self._rate_in.hz():.2f}",
             "output_rate_hz": f"{self._rate_out.hz():.2f}",
@@ -265,6 +282,7 @@ class Pose3DNode(Node):
             "frames_processed": str(self.frames_processed),
             "frames_dropped": str(self.frames_dropped),
             "frames_failed": str(self.frames_failed),
+            "frames_skipped": str(self.frames_skipped),
             "people": str(self._last_people),
             "backend": self.pipeline.describe(),
         }
