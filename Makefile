@@ -34,7 +34,10 @@ eval: setup
 	$(VENV)/bin/pose3d eval --out out
 
 bench: setup
-	$(PY) benchmarks/lifters.py --out out/bench
+	$(PY) benchmarks/pipeline.py --out out/bench
+	$(PY) benchmarks/stage2d.py
+	$(PY) benchmarks/lifters.py --out out/bench/lifters.json
+	$(VENV)/bin/pose3d bench
 
 clean:
 	rm -rf build out .pytest_cache

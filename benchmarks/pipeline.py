@@ -15,13 +15,17 @@ Scenes (all 640x480 BGR, fed frame by frame with stamps 1/30 s apart, no decodin
 
 Configurations: keypoint model (blazepose_full, and blazepose_lite when built) x ``detect_every``
 1 vs 5 x ONNX Runtime threads 1 vs 2, plus the shipped defaults (``threads=0``: ONNX Runtime's
-own choice). Every configuration has its own PosePipeline; after a warm-up, rounds of
+own choice). On ``1p`` also the configurations with threads != 1 again with ONNX Runtime's
+intra-op thread spinning off (``/nospin``; an experiment, the backend has no setting for it yet):
+idle worker threads busy-wait after each run, which on a CPU shared with other work costs far
+more than it saves. Every configuration has its own PosePipeline; after a warm-up, rounds of
 ``--frames`` frames visit the configurations of a scene in turn (interleaved), so a change of
 machine load hits all of them alike, and each configuration's ratio to the defaults is taken
 per round and the median reported. The machine's load average is recorded per round.
 
-Writes out/bench/pipeline.json and prints a table. FPS = 1000 / mean end-to-end ms of process()
-on one thread of control (what `pose3d run` and the node's callback do).
+Writes out/bench/pipeline.json and prints a table (``crop`` = person crops through BlazePose per
+frame: with detect_every > 1 every track, coasting ones too, gets a crop). FPS = 1000 / mean
+end-to-end ms of process() on one thread of control (what `pose3d run` and the node's callback do).
 """
 
 from __future__ import annotations
@@ -61,15 +65,17 @@ class Config:
     model: str  # blazepose_full / blazepose_lite
     detect_every: int
     threads: int  # 0 = ONNX Runtime's default
+    spin: bool = True  # ONNX Runtime's intra-op threads busy-wait between runs (its default)
 
     @property
     def name(self) -> str:
-        return f"{self.model.split('_')[1]}/de{self.detect_every}/t{self.threads}"
+        name = f"{self.model.split('_')[1]}/de{self.detect_every}/t{self.threads}"
+        return name if self.spin else name + "/nospin"
 
     @classmethod
     def parse(cls, text: str) -> Config:
-        model, de, th = text.split(":")
-        return cls(f"blazepose_{model}", int(de), int(th))
+        model, de, th, *rest = text.split(":")
+        return cls(f"blazepose_{model}", int(de), int(th), rest != ["nospin"])
 
 
 DEFAULT = Config(
@@ -155,6 +161,28 @@ def tiled(
 # ------------------------------------------------------------------ measuring
 
 
+def _pipeline(settings: PipelineSettings, spin: bool) -> PosePipeline:
+    """A pipeline; with ``spin`` False its ONNX Runtime sessions are made with
+    ``session.intra_op.allow_spinning=0`` (an experiment: the backend has no setting for it, so
+    SessionOptions is swapped while the sessions are created)."""
+    if spin:
+        return PosePipeline(settings)
+    import onnxruntime as ort
+
+    original = ort.SessionOptions
+
+    class NoSpin(original):
+        def __init__(self) -> None:
+            super().__init__()
+            self.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    ort.SessionOptions = NoSpin
+    try:
+        return PosePipeline(settings)
+    finally:
+        ort.SessionOptions = original
+
+
 class Runner:
     """One configuration on one scene: its own pipeline, its own clock, its samples by round."""
 
@@ -177,7 +205,15 @@ class Runner:
         if score_threshold is not None:
             detector = replace(settings.detector, score_threshold=score_threshold)
             settings = replace(settings, detector=detector)
-        self.pipeline = PosePipeline(settings)
+        self.pipeline = _pipeline(settings, config.spin)
+        self.crops: list[int] = []  # person crops through the keypoint model, per frame
+        estimate = self.pipeline.keypoints.estimate
+
+        def counting(image, boxes, angles=None):
+            self.crops.append(len(boxes))
+            return estimate(image, boxes, angles)
+
+        self.pipeline.keypoints.estimate = counting
         self.camera = CameraModel.from_fov(WIDTH, HEIGHT, 60.0)
         self.frames = frames
         self.next = 0
@@ -197,6 +233,7 @@ class Runner:
         for _ in range(frames):
             self.step()
         self.people.clear()
+        self.crops.clear()
 
     def run_round(self, frames: int) -> None:
         self.rounds.append([self.step() for _ in range(frames)])
@@ -230,6 +267,7 @@ def summarise(runner: Runner, baseline: Runner | None) -> dict:
         **asdict(runner.config),
         "frames": len(samples),
         "people_mean": round(float(np.mean(runner.people)), 2),
+        "crops_mean": round(float(np.mean(runner.crops)), 2),
         "fps": round(fps, 1),
         "stages": stats,
         "per_round_mean_total_ms": [
@@ -277,7 +315,7 @@ def run_scene(
 
 def print_table(rows: list[dict]) -> None:
     head = (
-        f"{'scene':<9} {'config':<14} {'ppl':>4} {'fps':>5} {'tot p50':>8} {'p95':>6} "
+        f"{'scene':<9} {'config':<21} {'ppl':>4} {'crop':>4} {'fps':>5} {'tot p50':>8} {'p95':>6} "
         f"{'mean':>6} {'det*':>6} {'crops*':>6} {'kp*':>6} {'trk*':>5} {'lift*':>6} "
         f"{'place*':>6} {'vs def':>6} goal"
     )
@@ -292,7 +330,8 @@ def print_table(rows: list[dict]) -> None:
         ratio = row.get("time_vs_defaults", {}).get("median")
         t = st["total"]
         print(
-            f"{row['scene']:<9} {row['config']:<14} {row['people_mean']:>4.1f} {row['fps']:>5.1f} "
+            f"{row['scene']:<9} {row['config']:<21} {row['people_mean']:>4.1f} "
+            f"{row['crops_mean']:>4.1f} {row['fps']:>5.1f} "
             f"{t['p50_ms']:>8.1f} {t['p95_ms']:>6.1f} {t['mean_ms']:>6.1f} {pf('detect'):>6} "
             f"{pf('crops'):>6} {pf('keypoints'):>6} {pf('tracking'):>5} {pf('lifting'):>6} "
             f"{pf('placement'):>6} {'' if ratio is None else f'{ratio:.2f}':>6} "
@@ -314,6 +353,12 @@ def main() -> int:
         "(default: the defaults, full:5:1 and lite:5:1 when lite is built)",
     )
     ap.add_argument("--scenes", default="1p,multi,tiled", help="comma-separated subset")
+    ap.add_argument(
+        "--no-nospin",
+        dest="nospin",
+        action="store_false",
+        help="skip the 1p variants with ONNX Runtime's thread spinning off",
+    )
     ap.add_argument("--quick", action="store_true", help="1 round of 10 frames, 3 warm-up")
     ap.add_argument("--model-dir", default="", help="built models (default: data/models)")
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
@@ -333,6 +378,10 @@ def main() -> int:
         )
     configs = [DEFAULT] + [Config(m, de, th) for m in models for de in (1, 5) for th in (1, 2)]
     configs = list(dict.fromkeys(configs))
+    # ONNX Runtime's worker threads spin between runs; on a shared CPU that starves everything.
+    one_person = configs + [
+        replace(c, spin=False) for c in configs if c.threads != 1 and args.nospin
+    ]
     if args.scaling_configs:
         scaling = [Config.parse(t) for t in args.scaling_configs.split(",")]
     else:
@@ -348,7 +397,7 @@ def main() -> int:
     need = args.warmup + args.rounds * args.frames
     if "1p" in scenes:
         one = fit_640x480(cv2.imread(str(FOOTAGE / "messi5.jpg")))
-        rows += run_scene("1p", [one], configs, args, loads)
+        rows += run_scene("1p", [one], one_person, args, loads)
     if "multi" in scenes:
         rows += run_scene("multi", vtest_frames(100, need), configs, args, loads)
     if "tiled" in scenes:
@@ -376,6 +425,7 @@ def main() -> int:
             **vars(args),
             "defaults": DEFAULT.name,
             "configs": [c.name for c in configs],
+            "configs_1p": [c.name for c in one_person] if "1p" in scenes else [],
             "scaling_configs": [c.name for c in scaling],
             "pipeline_defaults": flat_values(PipelineSettings()),
             "scenes": {

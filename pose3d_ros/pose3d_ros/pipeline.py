@@ -61,7 +61,7 @@ class PipelineSettings:
     )
     max_people: int = setting(10, "Most people processed per frame", range=(1, 100))
     detect_every: int = setting(
-        1,
+        5,
         "Run the person detector every N frames; in between, crops follow the tracked "
         "people's keypoints (1 = detect every frame)",
         range=(1, 1000),
@@ -193,6 +193,8 @@ class PosePipeline:
 
         # 2. 2D keypoints of everyone in one batch, in Human3.6M-17.
         kp = self.keypoints.estimate(image, boxes, angles)
+        if not detect:  # a tracked crop's score is how sure the keypoint model is of a person
+            scores = kp.presence.astype(np.float64)
         keep = kp.presence >= s.keypoints.min_presence
         points, conf = to_h36m17(kp)
         points, conf, boxes, scores = points[keep], conf[keep], boxes[keep], scores[keep]
@@ -275,7 +277,11 @@ class PosePipeline:
     def _tracked_crops(self, stamp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes and crop angles for this frame's 2D pass from the tracks' last keypoints."""
         predicted = self.tracker.predicted_boxes(stamp)
-        tracks = [a for a in self._last_update if a.track_id in predicted]
+        # Only people seen in the last frame: a coasting track's crop would cost a keypoint
+        # pass for someone who is probably hidden; the next detection re-acquires them.
+        tracks = [
+            a for a in self._last_update if a.track_id in predicted and a.det_index is not None
+        ]
         if not tracks:
             return np.zeros((0, 4)), np.zeros(0), np.zeros(0)
         points = np.stack([a.keypoints for a in tracks])
@@ -283,7 +289,7 @@ class PosePipeline:
         rois = self.keypoints.rois_from_keypoints(points, conf)
         fallback = np.stack([predicted[a.track_id] for a in tracks])
         boxes = np.where(np.isfinite(rois).all(1, keepdims=True), rois, fallback)
-        scores = np.array([1.0 if a.det_index is not None else 0.5 for a in tracks])
+        scores = np.array([1.0] * len(tracks))
         return boxes, scores, self.keypoints.angles_from_keypoints(points, conf)
 
     def _velocity(self, track_id: int, stamp: float, root: np.ndarray) -> np.ndarray:

@@ -126,11 +126,12 @@ def test_ids_persist_across_vtest_frames(pipeline, footage):
     seen_in: dict[int, list[int]] = {}  # frames where the id's person was observed
     reported_in: dict[int, list[int]] = {}  # ... or reported at all (coasting: briefly hidden)
     boxes: dict[tuple[int, int], np.ndarray] = {}
-    camera = None
+    camera = CameraModel.from_fov(
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), FOV_DEG
+    )
     for k in range(15):
         ok, frame = cap.read()
         assert ok
-        camera = camera or camera_for(frame)
         result = pipeline.process(frame, camera, k / fps)
         assert result.warnings == [] or all("not placed" in w for w in result.warnings)
         ids = [p.track_id for p in result.poses]
