@@ -111,18 +111,4 @@ if ! command -v npm >/dev/null; then
 fi
 "$PY" -m pose3d_ros.model_store build
 
-# 8. The shipped lifter checkpoints exported to ONNX for the runtime (which never imports torch).
-LIFTERS="$ROOT/data/models/lifters"
-for ckpt in pose3d_ros/checkpoints/*.pt; do
-  [ -e "$ckpt" ] || continue
-  name="$(basename "$ckpt" .pt)"
-  ckpt_hash="$(hash_of "$ckpt" pose3d_ros/pose3d_ros/export.py)"
-  if [ ! -f "$LIFTERS/$name.onnx" ] || ! stamp_ok "lifter-$name" "$ckpt_hash"; then
-    log "exporting lifter $name to ONNX"
-    mkdir -p "$LIFTERS"
-    "$VENV/bin/pose3d" export --checkpoint "$ckpt" --output "$LIFTERS/$name.onnx" >/dev/null
-    stamp_set "lifter-$name" "$ckpt_hash"
-  fi
-done
-
 log "ready: $("$PY" -c 'import rclpy, pose3d_msgs.msg, pose3d_ros, onnxruntime; print("rclpy, pose3d_msgs, pose3d_ros, onnxruntime", onnxruntime.__version__)')"

@@ -96,20 +96,36 @@ class _Motion:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
+def shipped_checkpoint_dirs() -> list[Path]:
+    """Where the project's own lifters live: the source tree, or the installed share/ folder."""
+    dirs = [Path(__file__).resolve().parents[1] / "checkpoints"]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory("pose3d_ros")) / "checkpoints")
+    except Exception:  # no ament index (plain pip install): the source tree is enough
+        pass
+    return dirs
+
+
 def lifter_model_path(model: str, model_dir: Path) -> Path:
-    """A lifter name (exported by `make setup` from the shipped checkpoints) or an .onnx path."""
-    path = Path(model)
+    """A lifter by name (shipped ONNX export of a checkpoint, or one exported into
+    `<model_dir>/lifters/`, which takes precedence) or by .onnx path."""
+    path = Path(model).expanduser()
     if path.suffix == ".onnx":
         if not path.is_file():
             raise SettingError(f"lifter model {path} does not exist")
         return path
-    path = model_dir / LIFTER_DIR / f"{model}.onnx"
-    if not path.is_file():
-        raise SettingError(
-            f"lifter {model!r} is not exported ({path} missing): run `make setup` "
-            f"(or `pose3d export --checkpoint pose3d_ros/checkpoints/{model}.pt --output {path}`)"
-        )
-    return path
+    candidates = [model_dir / LIFTER_DIR / f"{model}.onnx"]
+    candidates += [d / f"{model}.onnx" for d in shipped_checkpoint_dirs()]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise SettingError(
+        f"lifter {model!r} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
+        f"export a checkpoint with `pose3d export --checkpoint <name>.pt --output "
+        f"{candidates[0]}`"
+    )
 
 
 class PosePipeline:

@@ -47,9 +47,23 @@ def _load(case):
 
 @pytest.fixture(scope="module", params=CASES)
 def exported(request, tmp_path_factory):
+    """A fresh export for random models; for a checkpoint, the committed ONNX beside it (the
+    file robots run), so a stale export fails here."""
     model = _load(request.param)
+    kind, what, _ = request.param
+    if kind == "checkpoint":
+        return model, Path(what).with_suffix(".onnx")
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / f"{model.name}.onnx")
     return model, path
+
+
+@pytest.mark.parametrize("checkpoint", sorted(CHECKPOINT_DIR.glob("*.pt")), ids=lambda p: p.stem)
+def test_every_checkpoint_ships_its_onnx_export(checkpoint):
+    onnx_path = checkpoint.with_suffix(".onnx")
+    assert onnx_path.is_file(), (
+        f"export it: pose3d export --checkpoint {checkpoint} --output {onnx_path}"
+    )
+    assert read_metadata(onnx_path).get("checkpoint") == checkpoint.name
 
 
 def _session(path):
