@@ -20,7 +20,7 @@ import pytest
 
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.model_store import default_model_dir, verify_models
-from pose3d_ros.pipeline import PipelineSettings, PosePipeline
+from pose3d_ros.pipeline import PipelineSettings, PosePipeline, lifter_model_path
 from pose3d_ros.poses import PersonPose, TrackState
 from pose3d_ros.skeletons import H36M17
 
@@ -48,9 +48,7 @@ def model_dir() -> Path:
         verify_models(d, ("person_detector", "blazepose_full"))
     except Exception as e:
         pytest.fail(f"models not built in {d} ({e}): run `make setup`")
-    for lifter in ("nanohtnet_t27_causal",):
-        if not (d / "lifters" / f"{lifter}.onnx").is_file():
-            pytest.fail(f"lifter {lifter} not exported in {d}/lifters: run `make setup`")
+    lifter_model_path("nanohtnet_t27_causal", d)  # the shipped export; raises if missing
     return d
 
 
