@@ -69,7 +69,7 @@ msgs_hash="$(hash_of pose3d_msgs/package.xml pose3d_msgs/CMakeLists.txt pose3d_m
 if ! stamp_ok pose3d_msgs "$msgs_hash"; then
   log "building pose3d_msgs"
   "$PY" scripts/fix_rosidl_exports.py
-  rm -rf build/pose3d_msgs
+  rm -rf build/pose3d_msgs && mkdir -p build
   cmake -S pose3d_msgs -B build/pose3d_msgs -DCMAKE_PREFIX_PATH="$VENV" \
     -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/pose3d_msgs.log 2>&1 \
     && cmake --build build/pose3d_msgs -j2 >>build/pose3d_msgs.log 2>&1 \
