@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from pose3d_ros.backends import Backend, BackendError, load_backend
+from pose3d_ros.boxes import nms
 from pose3d_ros.parameters import setting
 
 
@@ -34,30 +35,6 @@ class DetectorSettings:
         unit="px",
     )
     max_people: int = setting(10, "at most this many boxes per frame, best first", range=(1, 100))
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) box with (N, 4) boxes, all (x_min, y_min, x_max, y_max)."""
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.ndarray:
-    """Greedy non-maximum suppression; indices of the kept boxes, best first, at most ``limit``."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size and len(keep) < limit:
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        order = rest[box_iou(boxes[i], boxes[rest]) <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def decode_boxes(encodings: np.ndarray, anchors: np.ndarray) -> np.ndarray:

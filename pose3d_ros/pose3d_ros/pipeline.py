@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_ros.backends import BACKEND_CHOICES, load_backend
+from pose3d_ros.boxes import nms
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.detection import DetectorSettings, PersonDetector
 from pose3d_ros.filters import OneEuroFilterBank, OneEuroSettings
@@ -29,7 +30,7 @@ from pose3d_ros.placement import PlacementSettings, place_root
 from pose3d_ros.poses import PersonPose, TrackState
 from pose3d_ros.skeletons import H36M17
 from pose3d_ros.track_windows import TrackWindows, TrackWindowsSettings
-from pose3d_ros.tracking import Tracker, TrackerSettings, box_iou
+from pose3d_ros.tracking import Tracker, TrackerSettings
 
 LIFTER_DIR = "lifters"
 
@@ -361,11 +362,5 @@ def _suppress_duplicates(points, conf, boxes, scores, iou_threshold: float = 0.6
     """Two crops that converged on one person keep only the better one."""
     if len(boxes) < 2:
         return points, conf, boxes, scores
-    order = np.argsort(-scores)
-    iou = box_iou(boxes, boxes)
-    keep: list[int] = []
-    for i in order:
-        if all(iou[i, j] < iou_threshold for j in keep):
-            keep.append(i)
-    keep_arr = np.array(sorted(keep))
-    return points[keep_arr], conf[keep_arr], boxes[keep_arr], scores[keep_arr]
+    keep = np.sort(nms(boxes, scores, iou_threshold, len(boxes)))
+    return points[keep], conf[keep], boxes[keep], scores[keep]

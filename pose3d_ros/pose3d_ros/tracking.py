@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pose3d_ros.boxes import box_iou
 from pose3d_ros.parameters import setting
 from pose3d_ros.poses import TrackState
 
@@ -150,18 +151,6 @@ def _to_cxcywh(boxes: np.ndarray) -> np.ndarray:
 def _to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     half = 0.5 * cxcywh[..., 2:]
     return np.concatenate([cxcywh[..., :2] - half, cxcywh[..., :2] + half], axis=-1)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (M, 4) and b (N, 4) (x_min, y_min, x_max, y_max) -> (M, N)."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
 
 
 def keypoint_similarity(

@@ -6,13 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from pose3d_ros.boxes import box_iou, nms
 from pose3d_ros.detection import (
     DetectorSettings,
     PersonDetector,
-    box_iou,
     decode_boxes,
     load_person_detector,
-    nms,
 )
 from pose3d_ros.model_store import ModelStoreError, verify_models
 from pose3d_ros.parameters import SettingError, build_settings
@@ -82,7 +81,7 @@ def test_vtest_frame_120_pedestrians(detector, footage):
     # no duplicates left by NMS
     for i in range(len(boxes)):
         for j in range(i):
-            assert box_iou(boxes[i], boxes[j : j + 1])[0] <= detector.settings.nms_iou
+            assert box_iou(boxes[i : i + 1], boxes[j : j + 1])[0, 0] <= detector.settings.nms_iou
 
 
 def test_settings_cap_and_filter(detector, footage):

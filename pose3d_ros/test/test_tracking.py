@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pose3d_ros.boxes import box_iou
 from pose3d_ros.parameters import build_settings
 from pose3d_ros.poses import TrackState
-from pose3d_ros.tracking import TrackAssignment, Tracker, TrackerSettings, box_iou
+from pose3d_ros.tracking import TrackAssignment, Tracker, TrackerSettings
 
 RATE = 30.0
 # A standing H36M-17 pose, x right / y down, in units of body height, pelvis at the origin.
