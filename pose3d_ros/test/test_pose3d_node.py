@@ -290,7 +290,7 @@ def test_video_to_tracked_metric_skeletons(ros_graph, footage, tmp_path):
     ros_graph.spin_until(lambda: peer.answers(last), ANSWER_S, "the last frames' skeletons")
     done = time.monotonic()
     status = peer.status_after(
-        done, lambda s: int(s["frames_processed"]) == len(peer.skeletons), "final diagnostics"
+        done, lambda s: int(s["frames_processed"]) >= len(peer.skeletons), "final diagnostics"
     )
     ros_graph.spin_until(
         lambda: (
@@ -353,7 +353,9 @@ def test_video_to_tracked_metric_skeletons(ros_graph, footage, tmp_path):
 
     # /diagnostics: counts that add up, and the backend that the log announced.
     counts = _counts(status)
-    assert counts["frames_processed"] == len(arrays)
+    # Reliable KEEP_LAST(5) may overwrite an unacknowledged answer when the test process is
+    # starved of CPU; the node's own count is the reference.
+    assert counts["frames_processed"] - 2 <= len(arrays) <= counts["frames_processed"]
     assert counts["frames_failed"] == 0
     assert len(arrays) <= counts["frames_in"] <= VIDEO_FRAMES
     skipped = counts["frames_in"] - counts["frames_processed"] - counts["frames_dropped"]
@@ -489,7 +491,7 @@ def test_compressed_garbage_and_field_of_view_fallback(ros_graph, footage, messi
     [
         ("pipeline.max_people:=0", "pipeline.max_people"),
         ("pipeline.backend:=cuda", "pipeline.backend: 'cuda' is not one of"),
-        ("pipeline.lifter.model:=no_such_lifter", "lifter 'no_such_lifter' is not exported"),
+        ("pipeline.lifter.model:=no_such_lifter", "lifter 'no_such_lifter' not found"),
     ],
 )
 def test_invalid_parameters_at_start_up_exit_with_code_2(ros_graph, param, reason):
@@ -555,7 +557,8 @@ def test_only_the_newest_frame_is_processed(ros_graph, messi):
     peer.expect_answer(lambda: peer.send(good), "a first frame")  # warm: models, discovery
     # 30 Hz is far faster than a CPU processes a frame; on a faster machine, go faster too.
     first = peer.status_after(0.0, lambda s: "stage_ms.total" in s, "processing time")
-    rate_hz = min(500.0, max(BURST_RATE_HZ, 4e3 / float(first["stage_ms.total"])))
+    # 10x the first frame's rate: later frames (tracked crops, no detector) are faster.
+    rate_hz = min(500.0, max(BURST_RATE_HZ, 1e4 / float(first["stage_ms.total"])))
 
     sent: list[tuple[int, int]] = []
     start = time.monotonic()
