@@ -267,6 +267,10 @@ def test_video_to_tracked_metric_skeletons(ros_graph, footage, tmp_path):
     peer = Peer(ros_graph)  # skeletons and /diagnostics
 
     pose3d = ros_graph.start("pose3d_node")
+    # Start the video once this test is matched to the node's output (models load first).
+    ros_graph.spin_until(
+        lambda: node.count_publishers("skeletons") > 0, STARTUP_S, "pose3d_node's publishers"
+    )
     source = ros_graph.start(
         "video_source_node",
         "-p", f"input:={footage / 'vtest.avi'}",

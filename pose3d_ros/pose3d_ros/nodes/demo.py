@@ -158,6 +158,12 @@ def run_demo(args: argparse.Namespace) -> dict:
             graph.start(
                 "skeleton_markers_node", "-r", "skeletons:=/skeletons", "-r", "markers:=/markers"
             )
+            # Models load before pose3d_node advertises its topics: start the video after.
+            deadline = time.monotonic() + 120
+            while node.count_publishers("/skeletons") == 0:
+                if not pose3d.running() or time.monotonic() > deadline:
+                    raise RuntimeError(f"pose3d_node did not come up:\n{pose3d.log()}")
+                executor.spin_once(timeout_sec=0.1)
             source_args = [
                 "-p",
                 f"input:={args.input}",

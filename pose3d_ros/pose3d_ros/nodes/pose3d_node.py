@@ -119,16 +119,17 @@ class Pose3DNode(Node):
         self._last_stages: dict[str, float] = {}
         self._last_people = 0
 
+        # Publishers first: a frame may arrive as soon as the subscriptions exist.
+        self._skeleton_pub = self.create_publisher(SkeletonArray, "skeletons", QoSProfile(depth=5))
+        self._marker_pub = self.create_publisher(MarkerArray, "markers", QoSProfile(depth=5))
+        self._debug_pub = self.create_publisher(Image, "debug_image", QoSProfile(depth=1))
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=5))
         qos = image_qos(s.input_qos)
         if s.compressed_input:
             self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
         else:
             self.create_subscription(Image, "image", self._on_image, qos)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
-        self._skeleton_pub = self.create_publisher(SkeletonArray, "skeletons", QoSProfile(depth=5))
-        self._marker_pub = self.create_publisher(MarkerArray, "markers", QoSProfile(depth=5))
-        self._debug_pub = self.create_publisher(Image, "debug_image", QoSProfile(depth=1))
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=5))
         self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="pose3d_worker", daemon=True)
         self._worker.start()
