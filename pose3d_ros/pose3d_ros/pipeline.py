@@ -152,8 +152,6 @@ class PosePipeline:
         self.windows = TrackWindows(self.lifter.frames, s.windows)
         self._motion: dict[int, _Motion] = {}
         self._last_update: list = []
-        self._seen_last_frame: set[int] = set()
-        self._lost_someone = False
         self._frame_index = 0
 
     def describe(self) -> str:
@@ -184,7 +182,6 @@ class PosePipeline:
 
     def _forget_motion(self) -> None:
         self._last_update = []
-        self._seen_last_frame = set()
         self.smoothing = OneEuroFilterBank(self.settings.smoothing)
         self.windows = TrackWindows(self.lifter.frames, self.settings.windows)
         self._motion.clear()
@@ -199,13 +196,7 @@ class PosePipeline:
         t_start = t0 = clock()
 
         # 1. Where are people? The detector, or crops that follow the tracks.
-        # Detect on schedule, when nobody is tracked, or right after someone was lost (a
-        # tracked crop drifted off them): one detector pass re-acquires them at once.
-        detect = (
-            self._frame_index % s.detect_every == 0
-            or self.tracker.num_tracks == 0
-            or self._lost_someone
-        )
+        detect = self._frame_index % s.detect_every == 0 or self.tracker.num_tracks == 0
         self._frame_index += 1
         if detect:
             boxes, scores = self.detector.detect(image)
@@ -240,9 +231,6 @@ class PosePipeline:
         self._motion = {k: v for k, v in self._motion.items() if k in live}
         self._last_update = list(update)
         observed = [a for a in update if a.det_index is not None]
-        seen = {a.track_id for a in observed}
-        self._lost_someone = bool(self._seen_last_frame - seen)
-        self._seen_last_frame = seen
         t3 = clock()
         timings["tracking"] = (t3 - t2) * 1e3
 
