@@ -32,6 +32,7 @@ from pose3d_msgs.msg import SkeletonArray
 from pose3d_ros.nodes.bag_recorder import BagRecorder
 from pose3d_ros.nodes.messages import image_msg_to_bgr, skeleton_msg_to_pose
 from pose3d_ros.nodes.process_graph import ProcessGraph
+from pose3d_ros.poses import TrackState
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +65,8 @@ class DemoObserver:
         self.frames_in = 0
         self.frames_processed = 0
         self.skeletons = 0
-        self.ids: set[int] = set()
+        self.ids: set[int] = set()  # confirmed tracks: people followed over several frames
+        self.tentative_ids: set[int] = set()
         self.latencies_ms: list[float] = []
         self.diagnostics: dict[str, str] = {}
         self.view: SceneView | None = None
@@ -91,7 +93,8 @@ class DemoObserver:
         poses = [skeleton_msg_to_pose(s) for s in msg.skeletons]
         observed = [p for p in poses if p.observed.any()]
         self.skeletons += len(observed)
-        self.ids.update(p.track_id for p in observed)
+        self.ids.update(p.track_id for p in observed if p.state == TrackState.CONFIRMED)
+        self.tentative_ids.update(p.track_id for p in observed if p.state == TrackState.TENTATIVE)
         image = self.images.get(stamp)
         if image is None:
             return
@@ -224,6 +227,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         "frames_dropped": int(diag.get("frames_dropped", 0)),
         "skeletons_published": observer.skeletons,
         "tracks": len(observer.ids),
+        "tentative_tracks_never_confirmed": len(observer.tentative_ids - observer.ids),
         "fps_processed": round(observer.frames_processed / duration, 2) if duration > 0 else 0.0,
         "latency_ms": {
             "p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
