@@ -18,9 +18,9 @@ from pose3d_ros.parameters import setting
 @dataclass(frozen=True)
 class LifterSettings:
     model: str = setting(
-        "nanohtnet_t27_causal",
-        "2D-to-3D lifter: a shipped model name (see `pose3d models list`) or a path to an "
-        "exported .onnx",
+        "htnet_small",
+        "2D-to-3D lifter: a shipped one (htnet_small: single frame, most accurate; "
+        "nanohtnet_t27_causal: 27-frame causal window, smoother) or a path to an exported .onnx",
         read_only=True,
     )
     min_confidence: float = setting(

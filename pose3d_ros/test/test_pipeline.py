@@ -20,6 +20,7 @@ import pytest
 
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.model_store import default_model_dir, verify_models
+from pose3d_ros.parameters import build_settings
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline, lifter_model_path
 from pose3d_ros.poses import PersonPose, TrackState
 from pose3d_ros.skeletons import H36M17
@@ -48,7 +49,8 @@ def model_dir() -> Path:
         verify_models(d, ("person_detector", "blazepose_full"))
     except Exception as e:
         pytest.fail(f"models not built in {d} ({e}): run `make setup`")
-    lifter_model_path("nanohtnet_t27_causal", d)  # the shipped export; raises if missing
+    for lifter in ("htnet_small", "nanohtnet_t27_causal"):
+        lifter_model_path(lifter, d)  # the shipped exports; raises if missing
     return d
 
 
@@ -74,7 +76,15 @@ def assert_finite_where_observed(pose: PersonPose) -> None:
     assert np.isfinite(pose.root_velocity).all()
 
 
-def test_messi_still_image_gives_one_metric_skeleton(pipeline, footage):
+@pytest.mark.parametrize("lifter", ["htnet_small", "nanohtnet_t27_causal"])
+def test_messi_still_image_gives_one_metric_skeleton(lifter, model_dir, footage):
+    """Both shipped lifters; the temporal one pads its window at the start of a track."""
+    settings = build_settings(
+        PipelineSettings,
+        {"backend": "onnxruntime", "model_dir": str(model_dir), "lifter.model": lifter},
+    )
+    pipeline = PosePipeline(settings)
+    assert pipeline.lifter.frames == (27 if lifter.startswith("nano") else 1)
     image = cv2.imread(str(footage / "messi5.jpg"))
     result = pipeline.process(image, camera_for(image), 0.0)
 

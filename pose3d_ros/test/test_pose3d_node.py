@@ -541,7 +541,7 @@ def test_parameters_at_run_time(ros_graph, messi):
     result = set_parameter("pipeline.lifter.model", "htnet_small")
     assert not result.successful
     assert "pipeline.lifter.model" in result.reason and "read-only" in result.reason
-    assert get_parameter("pipeline.lifter.model").string_value == "nanohtnet_t27_causal"
+    assert get_parameter("pipeline.lifter.model").string_value == "htnet_small"
 
     result = set_parameter(threshold, 1.5)
     assert not result.successful and threshold in result.reason, result.reason
