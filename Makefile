@@ -31,7 +31,7 @@ demo: setup
 	$(PY) -m pose3d_ros.nodes.demo --out out/demo
 
 eval: setup
-	$(VENV)/bin/pose3d eval --out out
+	$(VENV)/bin/pose3d eval --checkpoint pose3d_ros/checkpoints/*.pt --out-dir out --threads 2
 
 bench: setup
 	$(PY) benchmarks/pipeline.py --out out/bench
