@@ -38,22 +38,26 @@ class Backend(abc.ABC):
 
     name: str = "abstract"
     selection_reason: str = ""  # set by load_backend: why this backend was picked
+    # Filled by each backend when it loads a model.
+    _inputs: list[TensorSpec]
+    _outputs: list[TensorSpec]
+    _metadata: dict[str, str] = {}  # noqa: RUF012 - replaced, never mutated
 
     @property
-    @abc.abstractmethod
-    def inputs(self) -> list[TensorSpec]: ...
+    def inputs(self) -> list[TensorSpec]:
+        return self._inputs
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[TensorSpec]: ...
-
-    @abc.abstractmethod
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def outputs(self) -> list[TensorSpec]:
+        return self._outputs
 
     @property
     def metadata(self) -> dict[str, str]:
         """Model metadata (ONNX metadata_props), e.g. the lifter's config."""
-        return {}
+        return dict(self._metadata)
+
+    @abc.abstractmethod
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     last_timing: Timing = Timing()
 

@@ -206,6 +206,7 @@ class OnnxRuntimeBackend(Backend):
         self.providers = self._session.get_providers()
         self._inputs = [_spec(i) for i in self._session.get_inputs()]
         self._outputs = [_spec(o) for o in self._session.get_outputs()]
+        self._metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self._output_names = [o.name for o in self._outputs]
         self._on_gpu = self.providers[0] in GPU_PROVIDERS
         self._use_binding = s.io_binding and self._on_gpu
@@ -227,18 +228,6 @@ class OnnxRuntimeBackend(Backend):
         options_.optimized_model_filepath = str(cached)
         self.cache_note = f"optimised graph written to {cached}"
         return path
-
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return dict(self._session.get_modelmeta().custom_metadata_map)
 
     def _check_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = {i.name for i in self._inputs}

@@ -822,18 +822,6 @@ class TensorRTBackend(Backend):
         self._max_batch = self._max_batch or 1
 
     @property
-    def inputs(self) -> list[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
-
-    @property
     def max_batch(self) -> int:
         return int(self._max_batch)
 

@@ -122,18 +122,6 @@ class TorchBackend(Backend):
         }
         self.last_timing = Timing()
 
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return self._outputs
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
-
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if set(feeds) != {INPUT_NAME}:
             raise BackendError(f"{self.path}: expected input {INPUT_NAME!r}, got {sorted(feeds)}")
