@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from known_poses import SKELETON_H36M17
 
 from pose3d_ros.camera import (
     CameraInfoError,
@@ -28,28 +29,7 @@ D_BY_MODEL = {
 }
 MODELS = list(D_BY_MODEL)
 
-# Human3.6M-17-like skeleton in metres around the pelvis (x right, y down, z forward).
-SKELETON = np.array(
-    [
-        [0.00, 0.00, 0.00],
-        [-0.13, 0.00, 0.02],
-        [-0.15, 0.45, 0.05],
-        [-0.16, 0.88, 0.10],
-        [0.13, 0.00, -0.02],
-        [0.15, 0.45, 0.00],
-        [0.16, 0.88, 0.04],
-        [0.00, -0.25, 0.00],
-        [0.00, -0.50, -0.03],
-        [0.00, -0.60, -0.05],
-        [0.00, -0.72, -0.02],
-        [0.18, -0.48, 0.0],
-        [0.42, -0.45, 0.10],
-        [0.60, -0.55, 0.20],
-        [-0.18, -0.48, 0.0],
-        [-0.40, -0.30, -0.10],
-        [-0.45, -0.05, -0.25],
-    ]
-)
+SKELETON = SKELETON_H36M17
 # Two people: one in the middle, one near the right edge and closer (large image radius).
 POINTS = np.stack([SKELETON + np.array([0.0, 0.0, 3.5]), SKELETON + np.array([0.75, 0.1, 2.2])])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from known_poses import SKELETON_H36M17
 
 from pose3d_ros.camera import CameraModel
 from pose3d_ros.parameters import build_settings
@@ -24,28 +25,7 @@ CAMERA = CameraModel(
     D=np.array([-0.25, 0.08, 1e-3, -5e-4, -0.01]),
     distortion_model="plumb_bob",
 )
-# Human3.6M-17 pose in metres around the pelvis (x right, y down, z forward), arms apart.
-SKELETON = np.array(
-    [
-        [0.00, 0.00, 0.00],
-        [-0.13, 0.00, 0.02],
-        [-0.15, 0.45, 0.05],
-        [-0.16, 0.88, 0.10],
-        [0.13, 0.00, -0.02],
-        [0.15, 0.45, 0.00],
-        [0.16, 0.88, 0.04],
-        [0.00, -0.25, 0.00],
-        [0.00, -0.50, -0.03],
-        [0.00, -0.60, -0.05],
-        [0.00, -0.72, -0.02],
-        [0.18, -0.48, 0.00],
-        [0.42, -0.45, 0.10],
-        [0.60, -0.55, 0.20],
-        [-0.18, -0.48, 0.00],
-        [-0.40, -0.30, -0.10],
-        [-0.45, -0.05, -0.25],
-    ]
-)
+SKELETON = SKELETON_H36M17
 ROOTS = [np.array([0.3, -0.1, 3.0]), np.array([-1.2, 0.4, 6.5])]
 
 
