@@ -16,9 +16,9 @@ Scenes (all 640x480 BGR, fed frame by frame with stamps 1/30 s apart, no decodin
 Configurations: keypoint model (blazepose_full, and blazepose_lite when built) x ``detect_every``
 1 vs 5 x ONNX Runtime threads 1 vs 2, plus the shipped defaults (``threads=0``: ONNX Runtime's
 own choice). On ``1p`` also the configurations with threads != 1 again with ONNX Runtime's
-intra-op thread spinning off (``/nospin``; an experiment, the backend has no setting for it yet):
-idle worker threads busy-wait after each run, which on a CPU shared with other work costs far
-more than it saves. Every configuration has its own PosePipeline; after a warm-up, rounds of
+intra-op thread spinning ON (``/spin``, the backend's `spin` setting; off by default because idle
+worker threads that busy-wait after each run cost far more than they save on a shared CPU).
+Every configuration has its own PosePipeline; after a warm-up, rounds of
 ``--frames`` frames visit the configurations of a scene in turn (interleaved), so a change of
 machine load hits all of them alike, and each configuration's ratio to the defaults is taken
 per round and the median reported. The machine's load average is recorded per round.
@@ -31,6 +31,7 @@ end-to-end ms of process() on one thread of control (what `pose3d run` and the n
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -65,17 +66,17 @@ class Config:
     model: str  # blazepose_full / blazepose_lite
     detect_every: int
     threads: int  # 0 = ONNX Runtime's default
-    spin: bool = True  # ONNX Runtime's intra-op threads busy-wait between runs (its default)
+    spin: bool = False  # ONNX Runtime's intra-op threads busy-wait between runs
 
     @property
     def name(self) -> str:
         name = f"{self.model.split('_')[1]}/de{self.detect_every}/t{self.threads}"
-        return name if self.spin else name + "/nospin"
+        return name + "/spin" if self.spin else name
 
     @classmethod
     def parse(cls, text: str) -> Config:
         model, de, th, *rest = text.split(":")
-        return cls(f"blazepose_{model}", int(de), int(th), rest != ["nospin"])
+        return cls(f"blazepose_{model}", int(de), int(th), rest == ["spin"])
 
 
 DEFAULT = Config(
@@ -162,25 +163,17 @@ def tiled(
 
 
 def _pipeline(settings: PipelineSettings, spin: bool) -> PosePipeline:
-    """A pipeline; with ``spin`` False its ONNX Runtime sessions are made with
-    ``session.intra_op.allow_spinning=0`` (an experiment: the backend has no setting for it, so
-    SessionOptions is swapped while the sessions are created)."""
-    if spin:
+    """A pipeline; with ``spin`` its ONNX Runtime sessions let idle threads busy-wait."""
+    if not spin:
         return PosePipeline(settings)
-    import onnxruntime as ort
+    import pose3d_ros.pipeline as pipeline_module
 
-    original = ort.SessionOptions
-
-    class NoSpin(original):
-        def __init__(self) -> None:
-            super().__init__()
-            self.add_session_config_entry("session.intra_op.allow_spinning", "0")
-
-    ort.SessionOptions = NoSpin
+    original = pipeline_module.load_backend
+    pipeline_module.load_backend = functools.partial(original, spin=True)
     try:
         return PosePipeline(settings)
     finally:
-        ort.SessionOptions = original
+        pipeline_module.load_backend = original
 
 
 class Runner:
@@ -354,10 +347,10 @@ def main() -> int:
     )
     ap.add_argument("--scenes", default="1p,multi,tiled", help="comma-separated subset")
     ap.add_argument(
-        "--no-nospin",
-        dest="nospin",
+        "--no-spin-variants",
+        dest="spin_variants",
         action="store_false",
-        help="skip the 1p variants with ONNX Runtime's thread spinning off",
+        help="skip the 1p variants with ONNX Runtime's thread spinning on",
     )
     ap.add_argument("--quick", action="store_true", help="1 round of 10 frames, 3 warm-up")
     ap.add_argument("--model-dir", default="", help="built models (default: data/models)")
@@ -378,9 +371,9 @@ def main() -> int:
         )
     configs = [DEFAULT] + [Config(m, de, th) for m in models for de in (1, 5) for th in (1, 2)]
     configs = list(dict.fromkeys(configs))
-    # ONNX Runtime's worker threads spin between runs; on a shared CPU that starves everything.
+    # Spinning worker threads (ONNX Runtime's own default) for comparison with the backend's.
     one_person = configs + [
-        replace(c, spin=False) for c in configs if c.threads != 1 and args.nospin
+        replace(c, spin=True) for c in configs if c.threads != 1 and args.spin_variants
     ]
     if args.scaling_configs:
         scaling = [Config.parse(t) for t in args.scaling_configs.split(",")]
