@@ -365,7 +365,7 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
     lines += [
         f"- Hardware and time: 1 torch thread on a 2-core x86_64 CPU shared with other jobs; "
         f"wall time {ckpt.get('elapsed_s', 0) / 60:.1f} min. Seed {tc.get('seed')}. "
-        f"Re-run: `pose3d train --config config/training/{name}.yaml`.",
+        f"Re-run: `pose3d train --config pose3d_ros/config/training/{name}.yaml`.",
         "- The last epoch is shipped (no model selection). The per-epoch monitoring MPJPE in "
         "the history uses S9/S11 with ground-truth 2D and was only watched, not used to choose.",
         "",
