@@ -34,7 +34,11 @@ class DetectorSettings:
         range=(0.0, 100000.0),
         unit="px",
     )
-    max_people: int = setting(10, "at most this many boxes per frame, best first", range=(1, 100))
+    max_people: int = setting(
+        10,
+        "at most this many people per frame, best first (detector boxes and tracked crops)",
+        range=(1, 100),
+    )
 
 
 def decode_boxes(encodings: np.ndarray, anchors: np.ndarray) -> np.ndarray:

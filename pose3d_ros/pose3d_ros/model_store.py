@@ -33,7 +33,6 @@ Models (all licences permissive; the AGPL Ultralytics weights are deliberately n
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -45,6 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pose3d_ros.checksums import sha256_file
 
 MODEL_DIR_ENV = "POSE3D_MODEL_DIR"
 MANIFEST = "manifest.json"
@@ -160,14 +161,6 @@ def model_path(name: str, model_dir: str | Path | None = None) -> Path:
 
 
 # -- manifest and verification --------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_manifest(model_dir: str | Path | None = None) -> dict[str, Any]:
     d = _resolve(model_dir)
     path = d / MANIFEST

@@ -60,7 +60,6 @@ class PipelineSettings:
         choices=("blazepose_lite", "blazepose_full", "blazepose_heavy"),
         read_only=True,
     )
-    max_people: int = setting(10, "Most people processed per frame", range=(1, 100))
     detect_every: int = setting(
         5,
         "Run the person detector every N frames; in between, crops follow the tracked "
@@ -198,13 +197,13 @@ class PosePipeline:
         # 1. Where are people? The detector, or crops that follow the tracks.
         detect = self._frame_index % s.detect_every == 0 or self.tracker.num_tracks == 0
         self._frame_index += 1
-        if detect:
+        if detect:  # capped at detector.max_people, best first
             boxes, scores = self.detector.detect(image)
             angles = None  # upright crops; rotation needs keypoints
         else:
             boxes, scores, angles = self._tracked_crops(stamp)
-        boxes, scores = boxes[: s.max_people], scores[: s.max_people]
-        angles = None if angles is None else angles[: s.max_people]
+            limit = s.detector.max_people
+            boxes, scores, angles = boxes[:limit], scores[:limit], angles[:limit]
         t1 = clock()
         timings["detect" if detect else "crops"] = (t1 - t0) * 1e3
 
@@ -235,10 +234,11 @@ class PosePipeline:
         timings["tracking"] = (t3 - t2) * 1e3
 
         # 4. Camera-invariant 2D, smoothed per track, into causal windows; lift everyone at once.
+        norm_all = camera.undistort_pixels(points)  # (N, 17, 2): one call for everyone
         norm_now = []
         for a in observed:
             i = a.det_index
-            norm = camera.undistort_pixels(points[i])
+            norm = norm_all[i]
             if s.smoothing.enabled:
                 norm = self.smoothing(a.track_id, stamp, norm, conf[i])
             norm_now.append(norm)
@@ -250,7 +250,7 @@ class PosePipeline:
         else:
             win_kp = np.zeros((0, self.lifter.frames, 17, 2))
             win_conf = np.zeros((0, self.lifter.frames, 17))
-        lifted = self.lifter.lift(np.nan_to_num(win_kp), win_conf)
+        lifted = self.lifter.lift(win_kp, win_conf)  # missing joints: NaN / confidence 0
         t4 = clock()
         timings["lifting"] = (t4 - t3) * 1e3
 

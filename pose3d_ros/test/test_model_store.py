@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pose3d_ros import model_store
+from pose3d_ros.checksums import sha256_file
 from pose3d_ros.model_store import (
     BUILD_COMMAND,
     DEFAULT_MODELS,
@@ -51,7 +52,7 @@ def test_manifest_records_sources_licences_hashes_and_specs(built_dir):
     for name in DEFAULT_MODELS:
         entry = manifest["models"][name]
         assert entry["file"] == MODELS[name].file
-        assert entry["sha256"] == model_store.sha256_file(built_dir / entry["file"])
+        assert entry["sha256"] == sha256_file(built_dir / entry["file"])
         assert entry["licence"] in ("MIT", "Apache-2.0")
         assert entry["source"].startswith(("pypi:", "npm:"))
         assert entry["tools"]["tf2onnx"] == "1.17.0"

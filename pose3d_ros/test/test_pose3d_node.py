@@ -493,7 +493,7 @@ def test_compressed_garbage_and_field_of_view_fallback(ros_graph, footage, messi
 @pytest.mark.parametrize(
     ("param", "reason"),
     [
-        ("pipeline.max_people:=0", "pipeline.max_people"),
+        ("pipeline.detector.max_people:=0", "pipeline.detector.max_people"),
         ("pipeline.backend:=cuda", "pipeline.backend: 'cuda' is not one of"),
         ("pipeline.lifter.model:=no_such_lifter", "lifter 'no_such_lifter' not found"),
     ],

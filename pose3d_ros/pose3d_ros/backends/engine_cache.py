@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pose3d_ros.checksums import sha256_file
+
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = 1
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -43,14 +45,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pose3d_ros" / "engines"
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -33,6 +33,7 @@ from pose3d_ros.backends.base import (
     Timing,
     settings_from_options,
 )
+from pose3d_ros.checksums import sha256_file
 from pose3d_ros.parameters import setting
 
 log = logging.getLogger(__name__)
@@ -128,14 +129,6 @@ def choose_providers(available: list[str], requested: str | list[str] | None) ->
     return wanted
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -216,7 +209,7 @@ class OnnxRuntimeBackend(Backend):
     def _optimised_cache(self, path: Path, cache_dir: Path, options_, ort, chosen) -> Path:
         """Load a cached optimised graph, or arrange for this session to write one."""
         key = hashlib.sha256(
-            f"{_file_digest(path)}|{ort.__version__}|{self.settings.graph_optimization}|"
+            f"{sha256_file(path)}|{ort.__version__}|{self.settings.graph_optimization}|"
             f"{','.join(chosen)}".encode()
         ).hexdigest()[:16]
         cached = cache_dir / f"{path.stem}.{key}.ort.onnx"

@@ -50,8 +50,8 @@ from pose3d_ros.backends.engine_cache import (
     device_mismatch,
     obtain_engine,
     read_sidecar,
-    sha256_file,
 )
+from pose3d_ros.checksums import sha256_file
 from pose3d_ros.parameters import setting
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -128,8 +129,6 @@ def run_demo(args: argparse.Namespace) -> dict:
     for stale in ("bag", "demo.mp4", "summary.json"):
         path = out_dir / stale
         if path.is_dir():
-            import shutil
-
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()

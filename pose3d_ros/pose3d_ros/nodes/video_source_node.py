@@ -77,7 +77,8 @@ class VideoSourceNode(Node):
             )
         self._source = open_source(s.input, loop=s.loop)
         width, height = self._source.size
-        self._camera = self._make_camera(s, width, height)
+        # Built once: only the header changes from frame to frame.
+        self._camera_info = camera_model_to_msg(self._make_camera(s, width, height), Header())
         self._image_pub = self.create_publisher(Image, "image", QoSProfile(depth=2))
         self._info_pub = self.create_publisher(CameraInfo, "camera_info", QoSProfile(depth=2))
         self._published = 0
@@ -143,7 +144,8 @@ class VideoSourceNode(Node):
         except ImageEncodingError as e:
             self.get_logger().error(f"frame {frame.index}: {e}")
             return
-        self._info_pub.publish(camera_model_to_msg(self._camera, header))
+        self._camera_info.header = header
+        self._info_pub.publish(self._camera_info)
         self._image_pub.publish(msg)
         self._published += 1
 
