@@ -19,7 +19,7 @@ setup:
 	@scripts/setup.sh
 
 lint: setup
-	$(VENV)/bin/ruff check pose3d_ros pose3d_msgs scripts benchmarks
+	$(VENV)/bin/ruff check pose3d_ros pose3d_msgs pose3d_tools scripts
 
 # pytest exits 5 when it collected no test: that is a failure here, as is any other non-zero code.
 test: setup lint
@@ -28,16 +28,16 @@ test: setup lint
 	exit $$code
 
 demo: setup
-	$(PY) -m pose3d_ros.nodes.demo --out out/demo
+	$(VENV)/bin/pose3d-tools demo --out out/demo
 
 eval: setup
-	$(VENV)/bin/pose3d eval --checkpoint pose3d_ros/checkpoints/*.pt --out-dir out --threads 2
+	$(VENV)/bin/pose3d-tools eval --checkpoint pose3d_tools/checkpoints/*.pt --out-dir out --threads 2
 
 bench: setup
-	$(PY) benchmarks/pipeline.py --out out/bench
-	$(PY) benchmarks/stage2d.py
-	$(PY) benchmarks/lifters.py --out out/bench/lifters.json
-	$(VENV)/bin/pose3d bench
+	$(PY) -m pose3d_tools.bench.pipeline --out out/bench
+	$(PY) -m pose3d_tools.bench.stage2d
+	$(PY) -m pose3d_tools.bench.lifters --out out/bench/lifters.json
+	$(VENV)/bin/pose3d-tools bench
 
 clean:
 	rm -rf build out .pytest_cache

@@ -12,8 +12,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
-        (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
-        (f"share/{PACKAGE}/checkpoints", glob("checkpoints/*")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")
+         + glob("config/*.xml")),
+        (f"share/{PACKAGE}/lifters", glob("lifters/*.onnx") + glob("lifters/*.md")),
     ],
 )

@@ -12,8 +12,8 @@ import argparse
 import sys
 import textwrap
 
-from pose3d_ros.nodes import settings_class
-from pose3d_ros.parameters import flat_settings, format_value
+from pose3d_ros.core.parameters import flat_settings, format_value
+from pose3d_ros.ros import settings_class
 
 
 def render(executable: str, node_name: str) -> str:

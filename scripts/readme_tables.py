@@ -12,8 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from pose3d_ros.nodes import settings_class
-from pose3d_ros.parameters import settings_table
+from pose3d_ros.core.parameters import settings_table
+from pose3d_ros.ros import settings_class
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up pose3d_ros from nothing on Debian 12 / Ubuntu with Python 3.11:
 #   apt packages -> .venv with pinned ROS 2 Jazzy wheels, torch (CPU) and the rest ->
-#   pose3d_msgs built into the venv -> pose3d_ros installed editable -> demo footage.
+#   pose3d_msgs built into the venv -> pose3d_ros + pose3d_tools editable -> footage -> 2D models.
 # Idempotent: every step is skipped when its inputs (hashed into .venv/.setup/) are unchanged.
 set -euo pipefail
 
@@ -78,12 +78,15 @@ if ! stamp_ok pose3d_msgs "$msgs_hash"; then
   stamp_set pose3d_msgs "$msgs_hash"
 fi
 
-# 5. pose3d_ros, editable.
-pkg_hash="$(hash_of pose3d_ros/setup.py pose3d_ros/setup.cfg pose3d_ros/package.xml)"
-if ! stamp_ok pose3d_ros "$pkg_hash"; then
-  log "installing pose3d_ros (editable)"
-  "$PY" -m pip install -q --no-deps --no-build-isolation -e pose3d_ros
-  stamp_set pose3d_ros "$pkg_hash"
+# 5. pose3d_ros (the robot runtime) and pose3d_tools (training, export, model build, benchmarks),
+#    both editable; the tools depend on the runtime, never the reverse.
+pkg_hash="$(hash_of pose3d_ros/setup.py pose3d_ros/setup.cfg pose3d_ros/package.xml pose3d_tools/pyproject.toml)"
+if ! stamp_ok packages "$pkg_hash"; then
+  log "installing pose3d_ros and pose3d_tools (editable)"
+  # compat mode: a path entry, so the checkout's same-named folders never shadow the packages
+  "$PY" -m pip install -q --no-deps --no-build-isolation --config-settings editable_mode=compat \
+    -e pose3d_ros -e pose3d_tools
+  stamp_set packages "$pkg_hash"
 fi
 
 # 6. Real demo footage from Debian's opencv-doc package (not committed to the repository).
@@ -109,6 +112,6 @@ if ! command -v npm >/dev/null; then
   apt_update_once
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
 fi
-"$PY" -m pose3d_ros.model_store build
+"$VENV/bin/pose3d-tools" models build
 
-log "ready: $("$PY" -c 'import rclpy, pose3d_msgs.msg, pose3d_ros, onnxruntime; print("rclpy, pose3d_msgs, pose3d_ros, onnxruntime", onnxruntime.__version__)')"
+log "ready: $("$PY" -c 'import rclpy, pose3d_msgs.msg, pose3d_ros, pose3d_tools, onnxruntime; print("rclpy, pose3d_msgs, pose3d_ros, pose3d_tools, onnxruntime", onnxruntime.__version__)')"

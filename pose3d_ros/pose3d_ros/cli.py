@@ -1,11 +1,11 @@
-"""The ``pose3d`` command.
+"""The ``pose3d`` command: what a robot runs without ROS (no torch, no training data).
 
-One function per subcommand: ``add_<name>_parser(subparsers)`` declares its arguments and sets
-``func=cmd_<name>``; add a subcommand by writing both and listing the adder in ``SUBCOMMANDS``.
+    pose3d run --input video.mp4 --out out/run [--camera-info cam.yaml] [--video]
+    pose3d models list|verify [--model-dir DIR]
+    pose3d engine check|build --onnx model.onnx ...     (TensorRT, on the Jetson)
 
-    pose3d train --config config/training/htnet_small.yaml
-    pose3d eval  --checkpoint pose3d_ros/checkpoints/htnet_small.pt [...]
-    pose3d export --checkpoint pose3d_ros/checkpoints/htnet_small.pt --output out/htnet_small.onnx
+Training, evaluation, export, building the 2D models and benchmarks are ``pose3d-tools``
+(the pose3d_tools package, installed on a PC, never on a robot).
 """
 
 from __future__ import annotations
@@ -13,115 +13,48 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+
+from pose3d_ros.assets import (
+    DEFAULT_MODELS,
+    MODELS,
+    AssetError,
+    find_model_dir,
+    list_models,
+    verify_models,
+)
 
 
-# -- train ----------------------------------------------------------------------------------------
-def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a 2D->3D lifter from a YAML config")
-    p.add_argument("--config", required=True, help="training config YAML (config/training/*.yaml)")
-    p.add_argument("--data-dir", help="Human3.6M directory (default: $POSE3D_H36M_DIR or "
-                                      "../shared/data/h36m)")
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
-    p.add_argument("--epochs", type=int, help="override optim.epochs")
-    p.add_argument("--steps-per-epoch", type=int, help="override optim.steps_per_epoch")
-    p.add_argument("--out-dir", help="override out_dir (working checkpoints and logs)")
-    p.add_argument("--checkpoint-dir", help="override checkpoint_dir (the shipped checkpoint)")
-    p.add_argument("--threads", type=int, help="override torch threads")
-    p.add_argument("--measure", action="store_true",
-                   help="only measure training steps/s of this config and exit")
-    p.set_defaults(func=cmd_train)
+# -- models ---------------------------------------------------------------------------------------
+def add_models_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list / verify the built 2D models (pose3d-tools builds)")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    v = msub.add_parser("verify", help="check built models against their manifest's sha256")
+    v.add_argument("--model-dir", help="model folder (default: searched, see pose3d_ros.assets)")
+    v.add_argument("--models", help=f"comma-separated names (default: {','.join(DEFAULT_MODELS)})")
+    v.set_defaults(func=cmd_models_verify)
+    ls = msub.add_parser("list", help="the known models, their licences and their state")
+    ls.add_argument("--model-dir")
+    ls.set_defaults(func=cmd_models_list)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from pose3d_ros import training
-
-    cfg = training.load_config(args.config)
-    if args.data_dir:
-        cfg.data.data_dir = args.data_dir
-    if args.epochs:
-        cfg.optim.epochs = args.epochs
-    if args.steps_per_epoch:
-        cfg.optim.steps_per_epoch = args.steps_per_epoch
-    if args.out_dir:
-        cfg.out_dir = args.out_dir
-    if args.checkpoint_dir:
-        cfg.checkpoint_dir = args.checkpoint_dir
-    if args.threads:
-        cfg.threads = args.threads
-    if args.measure:
-        sps = training.steps_per_second(cfg)
-        print(f"{cfg.name}: {sps:.2f} steps/s = {sps * cfg.optim.batch_size:.0f} samples/s; "
-              f"{cfg.optim.epochs * cfg.optim.steps_per_epoch / sps / 60:.1f} min for the schedule")
-        return 0
-    path = training.train(cfg, resume=not args.no_resume)
-    print(path)
-    return 0
-
-
-# -- eval -----------------------------------------------------------------------------------------
-def add_eval_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate checkpoints on Human3.6M S9/S11 (4 real cameras)")
-    p.add_argument("--checkpoint", nargs="+",
-                   help="checkpoint file(s) (.pt); default: every shipped "
-                        "pose3d_ros/checkpoints/*.pt")
-    p.add_argument("--data-dir", help="Human3.6M directory")
-    p.add_argument("--out-dir", "--out", dest="out_dir", default="out",
-                   help="eval.json and plots go here (default out/)")
-    p.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
-    p.add_argument("--run-every", type=int, default=200,
-                   help="start a run of --run-length consecutive frames every N frames")
-    p.add_argument("--run-length", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--write-cards", action="store_true",
-                   help="(re)write the <checkpoint>.md model cards with the measured numbers")
-    p.set_defaults(func=cmd_eval)
-
-
-def shipped_checkpoints() -> list[Path]:
-    """The project's own checkpoints (``pose3d_ros/checkpoints/*.pt`` of the source tree)."""
-    return sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.pt"))
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from pose3d_ros.evaluation import EvalConfig, evaluate
-
-    cfg = EvalConfig(data_dir=args.data_dir, inputs=tuple(args.inputs), run_every=args.run_every,
-                     run_length=args.run_length, threads=args.threads, out_dir=args.out_dir,
-                     plots=not args.no_plots)
-    checkpoints = args.checkpoint or shipped_checkpoints()
-    if not checkpoints:
-        print("no checkpoints given and none shipped in pose3d_ros/checkpoints/", file=sys.stderr)
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    names = tuple(n.strip() for n in (args.models or "").split(",") if n.strip()) or DEFAULT_MODELS
+    names = tuple(n if n in MODELS else f"blazepose_{n}" for n in names)
+    try:
+        verify_models(args.model_dir, names)
+    except AssetError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
-    evaluate(checkpoints, cfg, args.out_dir, write_cards=args.write_cards)
+    print(f"ok: {', '.join(names)} in {find_model_dir(args.model_dir)}")
     return 0
 
 
-# -- export ---------------------------------------------------------------------------------------
-def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a lifter checkpoint to ONNX")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--output", help="ONNX path (default: <checkpoint without .pt>.onnx)")
-    p.add_argument("--frames", type=int, help="window length (default: the model's)")
-    p.set_defaults(func=cmd_export)
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from pose3d_ros.export import export_onnx
-    from pose3d_ros.training import load_lifter
-
-    model, ckpt = load_lifter(args.checkpoint)
-    out = Path(args.output) if args.output else Path(args.checkpoint).with_suffix(".onnx")
-    inp = ckpt.get("input", {})
-    metadata = {
-        "lifter_input": str(inp.get("function", "pose3d_ros.lifter_input.lifter_features")),
-        "lifter_input_root_ray": str(inp.get("root_ray", True)).lower(),
-        "output_index": str(ckpt.get("output_index", "")),
-        "checkpoint": Path(args.checkpoint).name,
-        "licence": str(ckpt.get("licence", "")),
-    }
-    print(export_onnx(model, out, frames=args.frames, metadata=metadata))
+def cmd_models_list(args: argparse.Namespace) -> int:
+    for row in list_models(args.model_dir):
+        mark = "*" if row["default"] else " "
+        print(f"{mark} {row['name']:<16} {row['state']:<9} {row['licence']:<10} "
+              f"{row['source']:<45} {row['file']}")
+    print(f"(* built by default; folder {find_model_dir(args.model_dir)})")
     return 0
 
 
@@ -132,20 +65,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     add(sub)
 
 
-def add_models_parser(sub: argparse._SubParsersAction) -> None:
-    from pose3d_ros.model_store import add_models_parser as add
-
-    add(sub)
-
-
 def add_engine_parser(sub: argparse._SubParsersAction) -> None:
-    from pose3d_ros.backends.commands import add_engine_parser as add
-
-    add(sub)
-
-
-def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    from pose3d_ros.backends.commands import add_bench_parser as add
+    from pose3d_ros.backends.engine_commands import add_engine_parser as add
 
     add(sub)
 
@@ -153,20 +74,23 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_run_parser,
     add_models_parser,
-    add_train_parser,
-    add_eval_parser,
-    add_export_parser,
     add_engine_parser,
-    add_bench_parser,
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pose3d", description="pose3d_ros tools")
+def subcommand_parser(
+    prog: str, description: str, adders: Sequence[Callable[[argparse._SubParsersAction], None]]
+) -> argparse.ArgumentParser:
+    """A ``prog COMMAND ...`` parser; each adder declares a subcommand and sets ``func``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in SUBCOMMANDS:
+    for add in adders:
         add(sub)
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return subcommand_parser("pose3d", __doc__.split("\n")[0], SUBCOMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

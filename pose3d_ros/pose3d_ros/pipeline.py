@@ -13,26 +13,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from pose3d_ros.assets import find_model_dir, lifter_path, model_path
 from pose3d_ros.backends import BACKEND_CHOICES, load_backend
-from pose3d_ros.boxes import nms
-from pose3d_ros.camera import CameraModel
-from pose3d_ros.detection import DetectorSettings, PersonDetector
-from pose3d_ros.filters import OneEuroFilterBank, OneEuroSettings
-from pose3d_ros.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
-from pose3d_ros.lifting import Lifter, LifterSettings
-from pose3d_ros.model_store import default_model_dir, model_path
-from pose3d_ros.parameters import SettingError, group, setting
-from pose3d_ros.placement import PlacementSettings, place_root
-from pose3d_ros.poses import PersonPose, TrackState
-from pose3d_ros.skeletons import H36M17
-from pose3d_ros.track_windows import TrackWindows, TrackWindowsSettings
-from pose3d_ros.tracking import Tracker, TrackerSettings
-
-LIFTER_DIR = "lifters"
+from pose3d_ros.core.boxes import nms
+from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.core.parameters import group, setting
+from pose3d_ros.core.poses import PersonPose, TrackState
+from pose3d_ros.core.skeletons import H36M17
+from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
+from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
+from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
+from pose3d_ros.stages.lifting import Lifter, LifterSettings
+from pose3d_ros.stages.placement import PlacementSettings, place_root
+from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
+from pose3d_ros.stages.tracking import Tracker, TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,9 @@ class PipelineSettings:
     )
     model_dir: str = setting(
         "",
-        "Directory of built models (empty: $POSE3D_MODEL_DIR or <repo>/data/models)",
+        "Directory of built 2D models (empty: $POSE3D_MODEL_DIR, else the first of "
+        "<checkout>/data/models, <install>/share/pose3d_ros/models, "
+        "~/.local/share/pose3d_ros/models that has a manifest.json)",
         read_only=True,
     )
     keypoint_model: str = setting(
@@ -96,43 +95,11 @@ class _Motion:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
-def shipped_checkpoint_dirs() -> list[Path]:
-    """Where the project's own lifters live: the source tree, or the installed share/ folder."""
-    dirs = [Path(__file__).resolve().parents[1] / "checkpoints"]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        dirs.append(Path(get_package_share_directory("pose3d_ros")) / "checkpoints")
-    except Exception:  # no ament index (plain pip install): the source tree is enough
-        pass
-    return dirs
-
-
-def lifter_model_path(model: str, model_dir: Path) -> Path:
-    """A lifter by name (shipped ONNX export of a checkpoint, or one exported into
-    `<model_dir>/lifters/`, which takes precedence) or by .onnx path."""
-    path = Path(model).expanduser()
-    if path.suffix == ".onnx":
-        if not path.is_file():
-            raise SettingError(f"lifter model {path} does not exist")
-        return path
-    candidates = [model_dir / LIFTER_DIR / f"{model}.onnx"]
-    candidates += [d / f"{model}.onnx" for d in shipped_checkpoint_dirs()]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise SettingError(
-        f"lifter {model!r} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
-        f"export a checkpoint with `pose3d export --checkpoint <name>.pt --output "
-        f"{candidates[0]}`"
-    )
-
-
 class PosePipeline:
     def __init__(self, settings: PipelineSettings | None = None) -> None:
         s = settings or PipelineSettings()
         self.settings = s
-        model_dir = Path(s.model_dir).expanduser() if s.model_dir else default_model_dir()
+        model_dir = find_model_dir(s.model_dir or None)
         options = {"threads": s.threads} if s.threads else {}
         self._detector_backend = load_backend(
             model_path("person_detector", model_dir), s.backend, **options
@@ -141,7 +108,7 @@ class PosePipeline:
             model_path(s.keypoint_model, model_dir), s.backend, **options
         )
         self._lifter_backend = load_backend(
-            lifter_model_path(s.lifter.model, model_dir), s.backend, **options
+            lifter_path(s.lifter.model, model_dir), s.backend, **options
         )
         self.detector = PersonDetector(self._detector_backend, s.detector)
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)

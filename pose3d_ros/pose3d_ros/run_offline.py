@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from pose3d_ros.camera import CameraModel, load_camera_yaml
-from pose3d_ros.frame_sources import open_source
-from pose3d_ros.parameters import build_settings, flat_values
+from pose3d_ros.core.camera import CameraModel, load_camera_yaml
+from pose3d_ros.core.frame_sources import open_source
+from pose3d_ros.core.parameters import build_settings, flat_values
+from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
-from pose3d_ros.poses import PersonPose
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pose3d_ros.poses import PersonPose
-from pose3d_ros.skeletons import joint_set
+from pose3d_ros.core.poses import PersonPose
+from pose3d_ros.core.skeletons import joint_set
 
 
 def track_colour_bgr(track_id: int) -> tuple[int, int, int]:

@@ -1,4 +1,4 @@
-"""Shared fixtures. `ros_graph` gives a test its own DDS domain and real node processes."""
+"""Shared fixtures of the runtime's tests (the ROS layer's are in ros/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,31 +6,26 @@ import os
 import sys
 from pathlib import Path
 
-import domain_coordinator
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent))  # known_poses
 
-REPO = Path(__file__).resolve().parents[2]
-FOOTAGE = REPO / "data" / "footage"
+FOOTAGE_ENV = "POSE3D_FOOTAGE_DIR"
 
 
-@pytest.fixture
-def ros_graph(tmp_path):
-    from ros_graph import RosGraph
-
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    with domain_coordinator.domain_id() as domain_id:
-        graph = RosGraph(domain_id, tmp_path)
-        try:
-            yield graph
-        finally:
-            graph.close()
+def footage_dir() -> Path:
+    """``$POSE3D_FOOTAGE_DIR``, else ``<checkout>/data/footage`` (fetched by `make setup`)."""
+    env = os.environ.get(FOOTAGE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[2] / "data" / "footage"
 
 
 @pytest.fixture(scope="session")
 def footage() -> Path:
-    """Real footage fetched by `make setup` from Debian's opencv-doc package."""
-    if not (FOOTAGE / "vtest.avi").exists():
-        pytest.fail(f"demo footage missing in {FOOTAGE}: run `make setup`")
-    return FOOTAGE
+    """Real footage from Debian's opencv-doc package (vtest.avi, messi5.jpg, basketball*.png)."""
+    d = footage_dir()
+    if not (d / "vtest.avi").exists():
+        pytest.fail(f"footage missing in {d}: run `make setup`, or set {FOOTAGE_ENV} to a folder "
+                    "with opencv-doc's vtest.avi, messi5.jpg and basketball1/2.png")
+    return d

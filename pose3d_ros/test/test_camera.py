@@ -1,4 +1,4 @@
-"""Tests for pose3d_ros.camera: projection against independent formulas, round trips,
+"""Tests for pose3d_ros.core.camera: projection against independent formulas, round trips,
 CameraInfo validation and the camera_calibration YAML format."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from known_poses import SKELETON_H36M17
 
-from pose3d_ros.camera import (
+from pose3d_ros.core.camera import (
     CameraInfoError,
     CameraModel,
     load_camera_yaml,

@@ -6,22 +6,22 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.boxes import box_iou, nms
-from pose3d_ros.detection import (
+from pose3d_ros.assets import AssetError, verify_models
+from pose3d_ros.core.boxes import box_iou, nms
+from pose3d_ros.core.parameters import SettingError, build_settings
+from pose3d_ros.stages.detection import (
     DetectorSettings,
     PersonDetector,
     decode_boxes,
     load_person_detector,
 )
-from pose3d_ros.model_store import ModelStoreError, verify_models
-from pose3d_ros.parameters import SettingError, build_settings
 
 
 @pytest.fixture(scope="module")
 def detector() -> PersonDetector:
     try:
         verify_models()
-    except ModelStoreError as e:
+    except AssetError as e:
         pytest.fail(f"models not built: {e}")
     return load_person_detector(threads=2)
 

@@ -1,4 +1,4 @@
-"""Tests for pose3d_ros.filters (One-Euro smoothing of 2D keypoints), with known answers."""
+"""Tests for pose3d_ros.stages.filters (One-Euro smoothing of 2D keypoints), with known answers."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from pose3d_ros.filters import (
+from pose3d_ros.core.parameters import SettingError, build_settings
+from pose3d_ros.stages.filters import (
     OneEuroFilter,
     OneEuroFilterBank,
     OneEuroSettings,
     smoothing_factor,
 )
-from pose3d_ros.parameters import SettingError, build_settings
 
 J = 17
 RATE = 30.0

@@ -1,4 +1,5 @@
-"""Tests for pose3d_ros.frame_sources, on tiny media generated in a temp dir (no ROS, no camera)."""
+"""Tests for pose3d_ros.core.frame_sources, on tiny media generated in a temp dir
+(no ROS, no camera)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.frame_sources import (
+from pose3d_ros.core.frame_sources import (
     CameraSource,
     Frame,
     ImageFolderSource,

@@ -1,4 +1,4 @@
-"""Tests for pose3d_ros.image_encoding (no ROS needed)."""
+"""Tests for pose3d_ros.core.image_encoding (no ROS needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.image_encoding import (
+from pose3d_ros.core.image_encoding import (
     DEFAULT_MAX_PIXELS,
     ENCODINGS,
     SUPPORTED_ENCODINGS,

@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.detection import load_person_detector
-from pose3d_ros.keypoints2d import (
+from pose3d_ros.assets import AssetError, verify_models
+from pose3d_ros.core.skeletons import BLAZEPOSE33, H36M17
+from pose3d_ros.stages.detection import load_person_detector
+from pose3d_ros.stages.keypoints2d import (
     KeypointEstimator,
     Keypoints2D,
     KeypointSettings,
@@ -18,15 +20,13 @@ from pose3d_ros.keypoints2d import (
     rois_from_keypoints,
     to_h36m17,
 )
-from pose3d_ros.model_store import ModelStoreError, verify_models
-from pose3d_ros.skeletons import BLAZEPOSE33, H36M17
 
 
 @pytest.fixture(scope="module")
 def models():
     try:
         verify_models()
-    except ModelStoreError as e:
+    except AssetError as e:
         pytest.fail(f"models not built: {e}")
     return load_person_detector(threads=2), load_keypoint_estimator(threads=2)
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pose3d_ros.nodes.skeleton_markers_node import SkeletonMarkersSettings
-from pose3d_ros.nodes.video_source_node import VideoSourceSettings
-from pose3d_ros.parameters import (
+from pose3d_ros.core.parameters import (
     SettingError,
     build_settings,
     field_type,
@@ -18,6 +16,8 @@ from pose3d_ros.parameters import (
     settings_of,
     settings_table,
 )
+from pose3d_ros.ros.skeleton_markers_node import SkeletonMarkersSettings
+from pose3d_ros.ros.video_source_node import VideoSourceSettings
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.camera import CameraModel
-from pose3d_ros.model_store import default_model_dir, verify_models
-from pose3d_ros.parameters import build_settings
-from pose3d_ros.pipeline import PipelineSettings, PosePipeline, lifter_model_path
-from pose3d_ros.poses import PersonPose, TrackState
-from pose3d_ros.skeletons import H36M17
+from pose3d_ros.assets import find_model_dir, lifter_path, verify_models
+from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.core.parameters import build_settings
+from pose3d_ros.core.poses import PersonPose, TrackState
+from pose3d_ros.core.skeletons import H36M17
+from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -44,13 +44,13 @@ LIMB_BONES = {  # (parent, child) -> (min, max) metres for the long bones
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    d = default_model_dir()
+    d = find_model_dir()
     try:
         verify_models(d, ("person_detector", "blazepose_full"))
     except Exception as e:
         pytest.fail(f"models not built in {d} ({e}): run `make setup`")
     for lifter in ("htnet_small", "nanohtnet_t27_causal"):
-        lifter_model_path(lifter, d)  # the shipped exports; raises if missing
+        lifter_path(lifter, d)  # the shipped exports; raises if missing
     return d
 
 

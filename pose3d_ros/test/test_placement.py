@@ -1,4 +1,5 @@
-"""Tests for pose3d_ros.placement: synthetic H36M-17 people at known positions, projected through
+"""Tests for pose3d_ros.stages.placement: synthetic H36M-17 people at known positions,
+projected through
 a distorted camera, undistorted back and placed again."""
 
 from __future__ import annotations
@@ -7,16 +8,16 @@ import numpy as np
 import pytest
 from known_poses import SKELETON_H36M17
 
-from pose3d_ros.camera import CameraModel
-from pose3d_ros.parameters import build_settings
-from pose3d_ros.placement import (
+from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.core.parameters import build_settings
+from pose3d_ros.core.skeletons import H36M17
+from pose3d_ros.stages.placement import (
     Placement,
     PlacementSettings,
     absolute_joints,
     place_root,
     place_root_from_pixels,
 )
-from pose3d_ros.skeletons import H36M17
 
 CAMERA = CameraModel(
     640,

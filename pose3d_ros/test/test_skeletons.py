@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pose3d_ros.skeletons import (
+from pose3d_ros.core.skeletons import (
     BLAZEPOSE33,
     BLAZEPOSE33_TO_COCO17,
     BLAZEPOSE33_TO_H36M17,
@@ -298,7 +298,7 @@ def test_mapping_lookup():
 
 
 def test_nan_confidence_counts_as_missing():
-    from pose3d_ros.skeletons import COCO17_TO_H36M17
+    from pose3d_ros.core.skeletons import COCO17_TO_H36M17
 
     conf = np.ones(17)
     conf[11] = np.nan  # l_hip

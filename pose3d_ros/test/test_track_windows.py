@@ -1,11 +1,11 @@
-"""Tests for pose3d_ros.track_windows: padding, explicit gaps, resampling, bounded memory."""
+"""Tests for pose3d_ros.stages.track_windows: padding, explicit gaps, resampling, bounded memory."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pose3d_ros.track_windows import PushEvent, TrackWindows, TrackWindowsSettings
+from pose3d_ros.stages.track_windows import PushEvent, TrackWindows, TrackWindowsSettings
 
 J = 17
 P = 1.0 / 30.0

@@ -1,14 +1,15 @@
-"""Tests for pose3d_ros.tracking: synthetic people walking, crossing, hiding and coming back."""
+"""Tests for pose3d_ros.stages.tracking: synthetic people walking, crossing, hiding and
+coming back."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pose3d_ros.boxes import box_iou
-from pose3d_ros.parameters import build_settings
-from pose3d_ros.poses import TrackState
-from pose3d_ros.tracking import TrackAssignment, Tracker, TrackerSettings
+from pose3d_ros.core.boxes import box_iou
+from pose3d_ros.core.parameters import build_settings
+from pose3d_ros.core.poses import TrackState
+from pose3d_ros.stages.tracking import TrackAssignment, Tracker, TrackerSettings
 
 RATE = 30.0
 # A standing H36M-17 pose, x right / y down, in units of body height, pelvis at the origin.

@@ -5,12 +5,13 @@
     chosen, reason = select_backend("auto", "out/htnet_small.onnx")
 
 ``auto``: TensorRT when an NVIDIA GPU and the tensorrt module are present, else ONNX Runtime
-with its best provider (TensorRT EP > CUDA EP > CPU). A ``.pt`` checkpoint always runs with
-torch and a ``.engine``/``.plan`` file with TensorRT. Asking for ``tensorrt`` where it cannot run
-raises BackendError naming what is missing.
+with its best provider (TensorRT EP > CUDA EP > CPU). A ``.engine``/``.plan`` file always runs
+with TensorRT. Asking for ``tensorrt`` where it cannot run raises BackendError naming what is
+missing. The runtime never runs PyTorch: checkpoints (``.pt``) are the tools' business
+(``pose3d_tools.torch_backend``); export them to ONNX for a robot.
 
 Options are the fields of the chosen backend's settings dataclass (OnnxRuntimeSettings,
-TensorRTSettings, TorchSettings) or ``settings=<instance>``. With ``auto``, options that belong
+TensorRTSettings) or ``settings=<instance>``. With ``auto``, options that belong
 to a backend that was not chosen are ignored (so one config can carry both); an option no
 backend knows is an error.
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 from pose3d_ros.backends.base import Backend, BackendError, TensorSpec, Timing
 
-BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt", "torch")
+BACKEND_CHOICES = ("auto", "onnxruntime", "tensorrt")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
@@ -39,14 +40,6 @@ def _ort_providers() -> list[str]:
     except ImportError:
         return []
     return list(ort.get_available_providers())
-
-
-def _torch_status() -> tuple[bool, str]:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return False, "no module named 'torch'"
-    return True, "torch importable"
 
 
 def _gpu_present() -> tuple[bool, str]:
@@ -68,7 +61,6 @@ class Probes:
     gpu: Callable[[], tuple[bool, str]] = _gpu_present
     tensorrt: Callable[[], tuple[bool, str]] = _tensorrt_status
     ort_providers: Callable[[], list[str]] = _ort_providers
-    torch: Callable[[], tuple[bool, str]] = _torch_status
 
 
 def _best_provider(providers: list[str]) -> str:
@@ -89,11 +81,11 @@ def select_backend(
         raise BackendError(f"unknown backend {kind!r}; one of {', '.join(BACKEND_CHOICES)}")
     suffix = Path(model_path).suffix.lower() if model_path is not None else ""
 
-    if kind == "torch" or (kind == "auto" and suffix in CHECKPOINT_SUFFIXES):
-        ok, why = probes.torch()
-        if not ok:
-            raise BackendError(f"backend 'torch' cannot run here: {why}")
-        return "torch", ("requested" if kind == "torch" else f"{suffix} checkpoint") + f"; {why}"
+    if suffix in CHECKPOINT_SUFFIXES:
+        raise BackendError(
+            f"{model_path} is a PyTorch checkpoint: the runtime runs ONNX models only; export it "
+            "with `pose3d-tools export --checkpoint <file.pt> --output <file.onnx>`"
+        )
 
     if kind == "tensorrt" or (kind == "auto" and suffix in ENGINE_SUFFIXES):
         gpu_ok, gpu_why = probes.gpu()
@@ -137,13 +129,9 @@ def _settings_class(name: str) -> type:
         from pose3d_ros.backends.onnxruntime_backend import OnnxRuntimeSettings
 
         return OnnxRuntimeSettings
-    if name == "tensorrt":
-        from pose3d_ros.backends.tensorrt_backend import TensorRTSettings
+    from pose3d_ros.backends.tensorrt_backend import TensorRTSettings
 
-        return TensorRTSettings
-    from pose3d_ros.backends.torch_backend import TorchSettings
-
-    return TorchSettings
+    return TensorRTSettings
 
 
 def _option_names(name: str) -> set[str]:
@@ -177,10 +165,6 @@ def create_backend(name: str, model_path: str | Path, **options: Any) -> Backend
         from pose3d_ros.backends.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(model_path, **options)
-    if name == "torch":
-        from pose3d_ros.backends.torch_backend import TorchBackend
-
-        return TorchBackend(model_path, **options)
     raise BackendError(f"unknown backend {name!r}")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pose3d_ros.parameters import SettingError, build_settings
+from pose3d_ros.core.parameters import SettingError, build_settings
 
 
 class BackendError(RuntimeError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pose3d_ros.checksums import sha256_file
+from pose3d_ros.core.checksums import sha256_file
 
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = 1
@@ -39,12 +39,10 @@ Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 
 
 def default_cache_dir() -> Path:
-    """``$POSE3D_ENGINE_CACHE`` or ``$XDG_CACHE_HOME/pose3d_ros/engines`` (~/.cache/...)."""
-    env = os.environ.get("POSE3D_ENGINE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pose3d_ros" / "engines"
+    """The engine folder of :func:`pose3d_ros.assets.engine_dir` (``$POSE3D_ENGINE_DIR``)."""
+    from pose3d_ros.assets import engine_dir
+
+    return engine_dir()
 
 
 def sha256_bytes(data: bytes) -> str:

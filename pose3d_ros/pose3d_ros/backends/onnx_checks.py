@@ -2,8 +2,9 @@
 
     problems = check_tensorrt_compatibility("out/htnet_small.onnx")   # [] = no known problem
 
-The op allow-list (and DFT/STFT/custom-domain detection) is ``pose3d_ros.export.check_tensorrt_ops``
-(one list for the whole project); this module adds the checks on the graph's interface:
+The op allow-list (and DFT/STFT/custom-domain detection) is :func:`check_tensorrt_ops` here (one
+list for the whole project, needing only ``onnx``, so it runs on a Jetson without torch); also
+the checks on the graph's interface:
 symbolic (dynamic) dimensions other than the batch axis, which the engine's optimisation profile
 cannot cover (it has a dynamic batch only), tensor types TensorRT does not run (float64,
 strings, complex), and models whose weights live in external files that are missing.
@@ -29,11 +30,61 @@ _UNSUPPORTED_IO_TYPES = {
 }
 
 
+# Conservative allow-list: ONNX ops (default domain) that TensorRT 8.6+ parses and runs in
+# FP32/FP16 without plugins. Anything else is reported by check_tensorrt_ops.
+TENSORRT_SAFE_OPS = frozenset({
+    "Abs", "Add", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip",
+    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "Div", "Dropout",
+    "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "Gemm",
+    "GlobalAveragePool", "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish", "Identity",
+    "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax",
+    "MatMul", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "PRelu",
+    "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
+    "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus",
+    "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Where",
+})
+# Always rejected, even if someone widens the allow-list: FFT-style and data-dependent ops.
+TENSORRT_REJECTED_OPS = frozenset({"DFT", "STFT", "NonZero", "Loop", "Scan", "SequenceConstruct"})
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """metadata_props of an exported model as a dict (plain onnx, no torch needed)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def _iter_nodes(graph):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.g is not None and attr.HasField("g"):
+                yield from _iter_nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _iter_nodes(sub)
+
+
+def check_tensorrt_ops(onnx_path: str | Path) -> list[str]:
+    """Op types in the model outside the conservative TensorRT allow-list (sorted, unique).
+
+    Custom-domain ops are reported as ``domain::OpType``; DFT/STFT and data-dependent control
+    flow are always reported. An empty list means every node is a plain, TensorRT-parsable op.
+    """
+    import onnx
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    bad: set[str] = set()
+    for node in _iter_nodes(proto.graph):
+        domain = node.domain or ""
+        if domain not in ("", "ai.onnx"):
+            bad.add(f"{domain}::{node.op_type}")
+        elif node.op_type in TENSORRT_REJECTED_OPS or node.op_type not in TENSORRT_SAFE_OPS:
+            bad.add(node.op_type)
+    return sorted(bad)
+
+
 def _op_problems(onnx_path: str | os.PathLike) -> list[str]:
-    try:
-        from pose3d_ros.export import check_tensorrt_ops
-    except ImportError as e:  # export.py imports torch at module level (not on every Jetson)
-        return [f"op check not run: pose3d_ros.export is not importable here ({e})"]
     return [f"op {op} is not on the TensorRT allow-list" for op in check_tensorrt_ops(onnx_path)]
 
 

@@ -33,8 +33,8 @@ from pose3d_ros.backends.base import (
     Timing,
     settings_from_options,
 )
-from pose3d_ros.checksums import sha256_file
-from pose3d_ros.parameters import setting
+from pose3d_ros.core.checksums import sha256_file
+from pose3d_ros.core.parameters import setting
 
 log = logging.getLogger(__name__)
 

@@ -51,8 +51,8 @@ from pose3d_ros.backends.engine_cache import (
     obtain_engine,
     read_sidecar,
 )
-from pose3d_ros.checksums import sha256_file
-from pose3d_ros.parameters import setting
+from pose3d_ros.core.checksums import sha256_file
+from pose3d_ros.core.parameters import setting
 
 log = logging.getLogger(__name__)
 

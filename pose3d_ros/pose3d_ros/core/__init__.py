@@ -1,0 +1,1 @@
+"""ROS-free building blocks: poses, joint sets, cameras, boxes, settings, images, frame sources."""

@@ -1,0 +1,1 @@
+"""Benchmarks: pipeline, 2D stage, lifters, backends (results in out/bench/)."""

@@ -1,0 +1,586 @@
+"""Training of the 2D->3D lifters on Human3.6M with synthesised 2D (real + virtual robot cameras).
+
+Every batch is made on the fly from the 3D train split (S1, S5, S6, S7, S8): windows of T frames
+(causal: ending at the anchor frame; centred: around it), anchor frames subsampled by
+``frame_stride`` (50 Hz motion is redundant), bone-length / flip / placement augmentation, a real
+Human3.6M camera or a random robot head camera, detector-like 2D errors, and the shared
+:func:`pose3d_ros.stages.lifter_input.lifter_features`. Targets are root-relative metres in the
+camera frame.
+
+Reproducible and resumable: each epoch draws from ``np.random.default_rng([seed, stage, epoch])``
+and seeds torch the same way, so a run resumed from a checkpoint continues exactly as if it had
+not stopped. Checkpoints hold model + optimiser + scheduler + epoch + config + data fingerprint.
+Stages: optional PoseCLR pre-training (contrastive, two views of the same 3D window), then
+supervised lifting with AdamW and a one-cycle schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose3d_ros.stages.lifter_input import lifter_features
+from pose3d_tools.data.augmentation import AugmentConfig, NoiseConfig, augment_3d, detector_noise
+from pose3d_tools.data.cameras import (
+    Camera,
+    RobotCameraConfig,
+    load_h36m_cameras,
+    sample_robot_cameras,
+    stack_cameras,
+)
+from pose3d_tools.data.h36m import (
+    TRAIN_SUBJECTS,
+    FrameTable,
+    check_subjects,
+    load_split,
+    repository_root,
+)
+
+LICENCE_NOTE = (
+    "Trained on Human3.6M: non-commercial research use only (Human3.6M licence). Every subject "
+    "of the training data has S1's bone lengths."
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    data_dir: str | None = None  # None: $POSE3D_H36M_DIR or ../shared/data/h36m
+    train_subjects: tuple[str, ...] = TRAIN_SUBJECTS
+    frame_stride: int = 5  # anchor frames: every n-th 50 Hz frame
+    window_steps: tuple[int, ...] = (1, 2)  # frame step inside a window (50 Hz, 25 Hz)
+    real_camera_prob: float = 0.5  # else a random robot head camera
+    input_root_ray: bool = True  # lifter_features(root_ray=...)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    robot_camera: RobotCameraConfig = field(default_factory=RobotCameraConfig)
+    val_samples: int = 1024  # monitoring only (test subjects, GT 2D, real cameras)
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = 256
+    lr: float = 2e-3  # one-cycle peak
+    weight_decay: float = 0.01
+    epochs: int = 10
+    steps_per_epoch: int = 200
+    pct_start: float = 0.15
+    div_factor: float = 10.0
+    final_div_factor: float = 100.0
+    grad_clip: float = 1.0
+    velocity_weight: float = 0.0  # temporal models: + w * velocity error
+    last_frame_weight: float = 1.0  # extra weight on the frame the runtime reads
+
+
+@dataclass
+class PretrainConfig:
+    enabled: bool = False
+    epochs: int = 3
+    steps_per_epoch: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    poseclr: dict[str, Any] = field(default_factory=dict)  # PoseCLR(model, **poseclr)
+
+
+@dataclass
+class TrainConfig:
+    name: str = "lifter"
+    model: str = "htnet"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    threads: int = 2
+    out_dir: str = "out/train"  # working checkpoints + logs: <out_dir>/<name>/
+    checkpoint_dir: str = "checkpoints"  # the shipped checkpoint: <checkpoint_dir>/<name>.pt
+    max_minutes: float = 0.0  # > 0: stop (after checkpointing) once exceeded
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+def _build(cls, data: Any):
+    """Nested dict -> dataclass (lists become tuples where the field is a tuple)."""
+    if data is None:
+        return cls()
+    if dataclasses.is_dataclass(data):
+        return data
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        origin = typing.get_origin(hint)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value)
+        elif origin is tuple and isinstance(value, list):
+            kwargs[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, data)
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    import yaml
+
+    with open(path) as fh:
+        return config_from_dict(yaml.safe_load(fh) or {})
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic 2D/3D batches
+# ---------------------------------------------------------------------------------------------
+def resolve_path(path: str | os.PathLike) -> Path:
+    """Relative config paths are relative to the repository root (not the working directory)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else repository_root() / p
+
+
+def merge_cameras(a: Camera, b: Camera, use_a: np.ndarray) -> Camera:
+    """Per-item choice between two camera batches of the same length."""
+    out = []
+    for name in ("R", "T", "f", "c", "k", "p", "w", "h"):
+        x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
+        m = use_a.reshape((-1,) + (1,) * (x.ndim - 1))
+        out.append(np.where(m, x, y))
+    return Camera(*out, name="mixed")
+
+
+class WindowSynth:
+    """Makes (features, targets) batches of windows from a :class:`FrameTable`."""
+
+    def __init__(self, table: FrameTable, real_cameras: list[Camera], cfg: DataConfig,
+                 frames: int, causal: bool = True):
+        self.table = table
+        self.cams = stack_cameras(real_cameras)
+        self.cfg = cfg
+        self.frames = frames
+        self.causal = causal
+        self.anchors = np.arange(0, len(table), max(1, cfg.frame_stride))
+        self.anchor_pos = frames - 1 if causal else frames // 2
+
+    def sample_anchors(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.anchors[rng.integers(0, len(self.anchors), n)]
+
+    def windows_3d(self, rng: np.random.Generator, anchors: np.ndarray) -> np.ndarray:
+        """Augmented world-frame windows (B, T, 17, 3)."""
+        steps = np.asarray(self.cfg.window_steps if self.frames > 1 else (1,))
+        step = steps[rng.integers(0, len(steps), len(anchors))]
+        idx = self.table.window_indices(anchors, self.frames, self.causal, step)
+        pos = self.table.positions[idx].astype(np.float64)
+        return augment_3d(pos, rng, self.cfg.augment, anchor=self.anchor_pos)
+
+    def cameras(self, rng: np.random.Generator, pos: np.ndarray) -> Camera:
+        b = len(pos)
+        real = self.cams[rng.integers(0, len(self.cams), b)]
+        robot = sample_robot_cameras(rng, pos[:, self.anchor_pos, 0, :], self.cfg.robot_camera)
+        return merge_cameras(real, robot, rng.uniform(size=b) < self.cfg.real_camera_prob)
+
+    def view(self, rng: np.random.Generator, pos: np.ndarray, cam: Camera,
+             noise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Project windows with cameras -> (features, target, valid)."""
+        xc = cam.world_to_camera(pos)
+        xc[..., 2] = np.maximum(xc[..., 2], 0.1)
+        xy = xc[..., :2] / xc[..., 2:]
+        if noise:
+            uv = xy * cam._bcast(cam.f, xy.ndim) + cam._bcast(cam.c, xy.ndim)
+            xy, conf = detector_noise(rng, xy, self.cfg.noise, cam.in_image(uv))
+        else:
+            conf = np.ones(xy.shape[:-1])
+        feats, info = lifter_features(xy, conf, root_ray=self.cfg.input_root_ray)
+        target = (xc - xc[..., :1, :]).astype(np.float32)
+        return feats, target, info.valid
+
+    def batch(self, rng: np.random.Generator, n: int, noise: bool = True):
+        pos = self.windows_3d(rng, self.sample_anchors(rng, n))
+        return self.view(rng, pos, self.cameras(rng, pos), noise)
+
+    def pair(self, rng: np.random.Generator, n: int):
+        """Two views (different cameras, independent 2D noise) of the same 3D windows."""
+        pos = self.windows_3d(rng, self.sample_anchors(rng, n))
+        fa, _, va = self.view(rng, pos, self.cameras(rng, pos))
+        fb, _, vb = self.view(rng, pos, self.cameras(rng, pos))
+        return fa, fb, va & vb
+
+
+def make_synth(cfg: DataConfig, frames: int, causal: bool, subjects=None) -> WindowSynth:
+    subjects = check_subjects(subjects or cfg.train_subjects, "train")
+    poses = load_split("train", cfg.data_dir, subjects)
+    table = FrameTable(poses)
+    cams = load_h36m_cameras(cfg.data_dir)
+    real = [c for k, c in sorted(cams.items()) if k.split("_")[0] in subjects]
+    return WindowSynth(table, real, cfg, frames, causal)
+
+
+# ---------------------------------------------------------------------------------------------
+# models and checkpoints
+# ---------------------------------------------------------------------------------------------
+def model_frames(model) -> int:
+    return int(getattr(model.config, "frames", 1) or 1)
+
+
+def model_causal(model) -> bool:
+    return bool(getattr(model.config, "causal", True))
+
+
+def output_index(model) -> int:
+    idx = getattr(model, "output_index", None)
+    if idx is not None:
+        return int(idx)
+    t = model_frames(model)
+    return t - 1 if model_causal(model) else t // 2
+
+
+def build_model(cfg: TrainConfig):
+    from pose3d_tools.models.registry import build_lifter
+
+    return build_lifter(cfg.model, dict(cfg.model_config))
+
+
+def _model_config_dict(model) -> dict[str, Any]:
+    c = model.config
+    return c.to_dict() if hasattr(c, "to_dict") else dataclasses.asdict(c)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_lifter(path: str | os.PathLike, map_location: str = "cpu"):
+    """A lifter (eval mode) and its checkpoint dict from a shipped or working checkpoint."""
+    import torch
+
+    from pose3d_tools.models.registry import build_lifter
+
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    model = build_lifter(ckpt["name"], ckpt["config"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------
+def lifting_loss(pred, target, valid, out_idx: int, optim: OptimConfig):
+    """Mean per-joint position error (m) over valid frames, + optional velocity term."""
+    import torch
+
+    err = torch.linalg.vector_norm(pred - target, dim=-1).mean(-1)  # (B, T)
+    w = valid.float()
+    if pred.shape[1] > 1 and optim.last_frame_weight != 1.0:
+        tw = torch.ones(pred.shape[1], device=pred.device)
+        tw[out_idx] = optim.last_frame_weight
+        w = w * tw
+    loss = (err * w).sum() / w.sum().clamp_min(1.0)
+    if pred.shape[1] > 1 and optim.velocity_weight > 0:
+        vp = pred[:, 1:] - pred[:, :-1]
+        vt = target[:, 1:] - target[:, :-1]
+        loss = loss + optim.velocity_weight * torch.linalg.vector_norm(vp - vt, dim=-1).mean()
+    return loss
+
+
+class Trainer:
+    """Runs the stages of a :class:`TrainConfig`, with checkpoints under ``out_dir/name``."""
+
+    STAGES = ("pretrain", "finetune")
+
+    def __init__(self, cfg: TrainConfig, synth: WindowSynth | None = None,
+                 val_synth: WindowSynth | None = None, model=None, progress: bool = True):
+        import torch
+
+        torch.set_num_threads(max(1, cfg.threads))
+        self.cfg = cfg
+        self.model = model if model is not None else build_model(cfg)
+        self.frames = model_frames(self.model)
+        self.causal = model_causal(self.model)
+        self.out_idx = output_index(self.model)
+        self.synth = synth or make_synth(cfg.data, self.frames, self.causal)
+        self.val_synth = val_synth
+        self.work_dir = resolve_path(cfg.out_dir) / cfg.name
+        self.last_path = self.work_dir / "last.pt"
+        self.progress = progress
+        self.history: list[dict[str, Any]] = []
+        self.elapsed = 0.0
+        self.stage = "pretrain" if cfg.pretrain.enabled else "finetune"
+        self.epoch = 0  # completed epochs of the current stage
+        self._val = None
+        self._setup_stage()
+
+    # -- stage setup -----------------------------------------------------------------------
+    def _setup_stage(self) -> None:
+        import torch
+
+        if self.stage == "pretrain":
+            from pose3d_tools.models.poseclr import PoseCLR
+
+            p = self.cfg.pretrain
+            self.clr = PoseCLR(self.model, **p.poseclr)
+            params, epochs, steps, lr, wd = (self.clr.parameters(), p.epochs, p.steps_per_epoch,
+                                             p.lr, p.weight_decay)
+            self.batch_size = p.batch_size
+        else:
+            self.clr = None
+            o = self.cfg.optim
+            params, epochs, steps, lr, wd = (self.model.parameters(), o.epochs, o.steps_per_epoch,
+                                             o.lr, o.weight_decay)
+            self.batch_size = o.batch_size
+        self.epochs, self.steps = epochs, steps
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        o = self.cfg.optim
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=lr, total_steps=max(1, epochs * steps), pct_start=o.pct_start,
+            div_factor=o.div_factor, final_div_factor=o.final_div_factor)
+
+    def _stage_id(self) -> int:
+        return self.STAGES.index(self.stage)
+
+    def _seed(self, epoch: int) -> np.random.Generator:
+        import torch
+
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self._stage_id() * 10_007 + epoch)
+        return np.random.default_rng([self.cfg.seed, self._stage_id(), epoch])
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "name": self.model.name if hasattr(self.model, "name") else self.cfg.model,
+            "config": _model_config_dict(self.model),
+            "state_dict": {k: v.detach().float().cpu() for k, v in self.model.state_dict().items()},
+            "poseclr_state": self.clr.state_dict() if self.clr is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "train_config": config_to_dict(self.cfg),
+            "data_fingerprint": self.synth.table.fingerprint,
+            "history": self.history,
+            "elapsed_s": self.elapsed,
+        }
+
+    def save(self, path: Path | None = None) -> Path:
+        path = path or self.last_path
+        _atomic_save(self.state(), path)
+        return path
+
+    def resume(self, path: Path | None = None, strict_data: bool = True) -> bool:
+        """Load a working checkpoint if present; returns True if resumed."""
+        import torch
+
+        path = Path(path or self.last_path)
+        if not path.is_file():
+            return False
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if strict_data and ckpt["data_fingerprint"] != self.synth.table.fingerprint:
+            raise ValueError(f"{path}: data fingerprint {ckpt['data_fingerprint']} differs from "
+                             f"the current data {self.synth.table.fingerprint}")
+        if ckpt["config"] != _model_config_dict(self.model):
+            raise ValueError(f"{path}: model config differs from the current config")
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.stage = ckpt["stage"]
+        self._setup_stage()
+        if self.clr is not None and ckpt.get("poseclr_state") is not None:
+            self.clr.load_state_dict(ckpt["poseclr_state"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        done = ckpt["epoch"] * self.steps
+        if ckpt["scheduler"].get("total_steps") == self.scheduler.total_steps:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        else:
+            # The schedule length was changed in the config (e.g. to fit a CPU budget): continue
+            # the one-cycle curve of the new length from the same step count.
+            self.log(f"schedule changed: {ckpt['scheduler'].get('total_steps')} -> "
+                     f"{self.scheduler.total_steps} steps; continuing from step {done}")
+            for group in self.optimizer.param_groups:
+                group["max_lr"] = group.get("max_lr", group["lr"])
+            self.scheduler.last_epoch = done - 1
+            self.scheduler.step()
+        self.epoch = ckpt["epoch"]
+        self.history = list(ckpt.get("history", []))
+        self.elapsed = float(ckpt.get("elapsed_s", 0.0))
+        self.log(f"resumed {path}: stage {self.stage}, {self.epoch} epochs done")
+        return True
+
+    # -- loops -----------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        print(msg, flush=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.work_dir / "train.log", "a") as fh:
+            fh.write(msg + "\n")
+
+    def _tensor(self, a):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+    def train_epoch(self) -> float:
+        import torch
+        from tqdm import tqdm
+
+        rng = self._seed(self.epoch)
+        self.model.train()
+        if self.clr is not None:
+            self.clr.train()
+        total, count = 0.0, 0
+        bar = tqdm(range(self.steps), desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
+                   disable=not self.progress, mininterval=10.0, leave=False)
+        for _ in bar:
+            if self.clr is not None:
+                fa, fb, _ = self.synth.pair(rng, self.batch_size)
+                loss = self.clr(self._tensor(fa), self._tensor(fb))
+            else:
+                feats, target, valid = self.synth.batch(rng, self.batch_size)
+                pred = self.model(self._tensor(feats))
+                loss = lifting_loss(pred, self._tensor(target), torch.from_numpy(valid),
+                                    self.out_idx, self.cfg.optim)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in self.optimizer.param_groups for p in g["params"]],
+                    self.cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += float(loss.detach())
+            count += 1
+            if count % 20 == 0:
+                bar.set_postfix(loss=f"{total / count:.4f}")
+        return total / max(count, 1)
+
+    def validate(self) -> float | None:
+        """MPJPE (mm) of the runtime frame on a fixed monitoring set (GT 2D)."""
+        import torch
+
+        if self.val_synth is None or self.cfg.data.val_samples <= 0:
+            return None
+        if self._val is None:
+            rng = np.random.default_rng([self.cfg.seed, 99])
+            n = self.cfg.data.val_samples
+            feats, target, _ = self.val_synth.batch(rng, n, noise=False)
+            self._val = (feats, target)
+        feats, target = self._val
+        self.model.eval()
+        errs = []
+        with torch.no_grad():
+            for i in range(0, len(feats), 256):
+                pred = self.model(self._tensor(feats[i:i + 256])).numpy()
+                e = np.linalg.norm(pred[:, self.out_idx] - target[i:i + 256, self.out_idx], axis=-1)
+                errs.append(e.mean(-1))
+        return float(np.concatenate(errs).mean() * 1000)
+
+    def run(self) -> dict[str, Any]:
+        """Train all remaining epochs of all stages; returns the final history entry."""
+        start = time.time() - self.elapsed
+        while True:
+            while self.epoch < self.epochs:
+                t0 = time.time()
+                loss = self.train_epoch()
+                self.epoch += 1
+                val = self.validate() if self.stage == "finetune" else None
+                self.elapsed = time.time() - start
+                entry = {"stage": self.stage, "epoch": self.epoch, "loss": loss,
+                         "val_mpjpe_mm": val,
+                         "epoch_s": time.time() - t0, "elapsed_s": self.elapsed,
+                         "lr": self.scheduler.get_last_lr()[0]}
+                self.history.append(entry)
+                self.save()
+                self.log(json.dumps(entry))
+                if self.cfg.max_minutes > 0 and self.elapsed > 60 * self.cfg.max_minutes:
+                    self.log(f"time budget of {self.cfg.max_minutes} min reached; stopping")
+                    return entry
+            if self.stage == "pretrain":
+                self.stage, self.epoch = "finetune", 0
+                self._setup_stage()
+                self.save()
+                continue
+            return self.history[-1] if self.history else {}
+
+    def export(self, path: Path | None = None) -> Path:
+        """The shipped checkpoint: float32 weights + configs, no optimiser state."""
+        path = Path(path or resolve_path(self.cfg.checkpoint_dir) / f"{self.cfg.name}.pt")
+        st = self.state()
+        shipped = {k: st[k] for k in ("name", "config", "state_dict", "train_config",
+                                      "data_fingerprint", "history", "elapsed_s")}
+        shipped["input"] = {"function": "pose3d_ros.stages.lifter_input.lifter_features",
+                            "root_ray": self.cfg.data.input_root_ray}
+        shipped["output_index"] = self.out_idx
+        shipped["licence"] = LICENCE_NOTE
+        _atomic_save(shipped, path)
+        return path
+
+
+def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
+          validate: bool = True) -> Path:
+    """Train ``cfg`` (resuming from ``out_dir/name/last.pt``); returns the shipped path."""
+    check_subjects(cfg.data.train_subjects, "train")
+    trainer = Trainer(cfg, progress=progress)
+    if validate and cfg.data.val_samples > 0:
+        from pose3d_tools.data.h36m import TEST_SUBJECTS
+
+        poses = load_split("test", cfg.data.data_dir, TEST_SUBJECTS)
+        cams = load_h36m_cameras(cfg.data.data_dir)
+        real = [c for k, c in sorted(cams.items()) if k.split("_")[0] in TEST_SUBJECTS]
+        val_cfg = dataclasses.replace(cfg.data, real_camera_prob=1.0, frame_stride=10)
+        trainer.val_synth = WindowSynth(FrameTable(poses), real, val_cfg, trainer.frames,
+                                        trainer.causal)
+    if resume:
+        trainer.resume()
+    nparams = sum(p.numel() for p in trainer.model.parameters())
+    trainer.log(f"{cfg.name}: {cfg.model} {nparams / 1e6:.3f} M params, T={trainer.frames}, "
+                f"causal={trainer.causal}, {len(trainer.synth.anchors)} anchor frames, "
+                f"data {trainer.synth.table.fingerprint}")
+    trainer.run()
+    path = trainer.export()
+    trainer.log(f"wrote {path} after {trainer.elapsed / 60:.1f} min")
+    return path
+
+
+def steps_per_second(cfg: TrainConfig, steps: int = 10) -> float:
+    """Measure training throughput (steps/s) of a config on this machine (no checkpoints)."""
+    import torch
+
+    trainer = Trainer(cfg, progress=False)
+    rng = np.random.default_rng(0)
+    trainer.model.train()
+    t0 = None
+    for i in range(steps + 2):
+        if i == 2:
+            t0 = time.time()
+        feats, target, valid = trainer.synth.batch(rng, cfg.optim.batch_size)
+        pred = trainer.model(trainer._tensor(feats))
+        loss = lifting_loss(pred, trainer._tensor(target), torch.from_numpy(valid),
+                            trainer.out_idx, cfg.optim)
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+    return steps / (time.time() - t0)
+
+
+__all__ = [
+    "DataConfig", "OptimConfig", "PretrainConfig", "TrainConfig", "Trainer", "WindowSynth",
+    "load_config", "load_lifter", "make_synth", "train",
+]

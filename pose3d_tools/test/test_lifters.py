@@ -1,0 +1,258 @@
+"""Lifter contract tests: shapes, root, missing joints, DCT low-pass, Intra-Part Constraint,
+parameter budgets, config round trip and PoseCLR."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from pose3d_ros.core.skeletons import H36M17
+from pose3d_tools.models import (
+    HTNetConfig,
+    NanoHTNetConfig,
+    PoseCLR,
+    available_lifters,
+    build_lifter,
+    config_to_dict,
+    dct_basis,
+)
+from pose3d_tools.models.graph import IntraPartConstraint
+from pose3d_tools.models.nanohtnet import DCTLowPass
+
+torch.set_num_threads(1)
+
+# (registry name, config dict) for the shape/NaN tests; keep these cheap.
+CASES = [
+    ("htnet", None),
+    ("nanohtnet", None),
+    ("nanohtnet", {"frames": 81, "causal": False, "depth": 1}),
+    ("nanohtnet", {"frames": 243, "depth": 1}),
+]
+
+
+def _ids(case):
+    return f"{case[0]}-{json.dumps(case[1])}"
+
+
+@pytest.fixture(params=CASES, ids=_ids)
+def model(request):
+    torch.manual_seed(0)
+    name, cfg = request.param
+    return build_lifter(name, cfg)
+
+
+def test_registry_names():
+    assert available_lifters() == ["htnet", "nanohtnet"]
+    with pytest.raises(KeyError):
+        build_lifter("nope")
+
+
+def test_output_shape_and_root(model):
+    t = model.config.frames
+    x = torch.randn(2, t, 17, 3)
+    y = model(x)
+    assert y.shape == (2, t, 17, 3)
+    assert y.dtype == torch.float32
+    assert torch.all(y[..., 0, :] == 0.0)  # exactly zero, not approximately
+    assert y[..., 1:, :].abs().sum() > 0
+
+
+def test_encode_decode_is_forward(model):
+    model.eval()
+    x = torch.randn(2, model.config.frames, 17, 3)
+    features = model.encode(x)
+    assert features.shape == (2, model.config.frames, 17, model.config.embed_dim)
+    assert torch.allclose(model.decode(features), model(x))
+
+
+def test_missing_joints_no_nan(model):
+    t = model.config.frames
+    x = torch.zeros(2, t, 17, 3, requires_grad=True)
+    y = model(x)
+    assert torch.isfinite(y).all()
+    y.square().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    # Some joints missing in a real-looking input.
+    x2 = torch.randn(2, t, 17, 3)
+    x2[:, :, [3, 13, 16]] = 0.0
+    assert torch.isfinite(model(x2)).all()
+
+
+def test_batch_independence(model):
+    model.eval()
+    x = torch.randn(3, model.config.frames, 17, 3)
+    together = model(x)
+    alone = model(x[1:2])
+    assert torch.allclose(together[1:2], alone, atol=1e-5)
+
+
+def test_nanohtnet_window_checked():
+    model = build_lifter("nanohtnet")
+    with pytest.raises(ValueError):
+        model(torch.randn(1, model.config.frames - 1, 17, 3))
+    assert model.output_index == model.config.frames - 1
+    assert build_lifter("nanohtnet", {"preset": "t243_centred"}).output_index == 121
+
+
+# ---------------------------------------------------------------- DCT low-pass
+
+
+@pytest.mark.parametrize("frames,k", [(27, 9), (81, 9), (243, 9), (16, 5)])
+def test_dct_basis_orthonormal(frames, k):
+    b = dct_basis(frames, k).double()
+    assert b.shape == (frames, k)
+    assert torch.allclose(b.t() @ b, torch.eye(k, dtype=torch.float64), atol=1e-5)
+
+
+@pytest.mark.parametrize("frames,k", [(27, 9), (243, 9)])
+def test_dct_low_pass(frames, k):
+    lp = DCTLowPass(frames, k)
+    t = torch.arange(frames, dtype=torch.float64) + 0.5
+
+    def cosine(freq):
+        return torch.cos(math.pi * t * freq / frames)
+
+    g = torch.Generator().manual_seed(0)
+    amps = torch.randn(k, generator=g, dtype=torch.float64)
+    low = sum(a * cosine(i) for i, a in enumerate(amps)).float()  # (T,)
+    signal = low.reshape(1, frames, 1, 1).repeat(2, 1, 17, 4)  # (B, T, J, D)
+    assert torch.allclose(lp(signal), signal, atol=1e-5)
+
+    high = cosine(k + 3).float().reshape(1, frames, 1, 1).repeat(2, 1, 17, 4)
+    assert lp(high).abs().max() < 1e-5
+    # mixed: only the low part survives
+    assert torch.allclose(lp(signal + high), signal, atol=1e-5)
+    # analysis gives K tokens
+    assert lp.analyse(signal).shape == (2, k, 17, 4)
+
+
+# ---------------------------------------------------------------- Intra-Part Constraint
+
+
+def _ipc_input(dim=8, n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(17, n, dim, generator=g)  # joint-major (J, N, D)
+
+
+def test_intra_part_constraint_parent_relative():
+    torch.manual_seed(0)
+    ipc = IntraPartConstraint(8, 16, H36M17).eval()
+    h = _ipc_input()
+    rel = ipc.reference_relative(h)  # (P, L, N, D)
+    parts = list(H36M17.parts.values())
+    k = parts.index(H36M17.parts["l_arm"])  # (11, 12, 13): shoulder, elbow, wrist
+    assert torch.allclose(rel[k, 0], h[11])
+    assert torch.allclose(rel[k, 2], h[13] - h[11])  # wrist relative to the part's reference
+    assert torch.allclose(rel[k, 3], torch.zeros_like(h[0]))  # padding (arm has 3 joints)
+
+
+def test_intra_part_constraint_uses_parent_joint():
+    torch.manual_seed(0)
+    ipc = IntraPartConstraint(8, 16, H36M17).eval()
+    h = _ipc_input()
+    base = ipc(h)
+    delta = torch.linspace(-1.0, 1.0, 8)  # not a constant shift (LayerNorm would remove that)
+    wrist, elbow, shoulder, r_ankle = 13, 12, 11, 3
+    for parent in (elbow, shoulder):  # the wrist's parent and the part reference
+        h2 = h.clone()
+        h2[parent] += delta
+        assert (ipc(h2)[wrist] - base[wrist]).abs().max() > 1e-4, parent
+    # a joint outside the wrist's part does not reach it at the part level
+    h3 = h.clone()
+    h3[r_ankle] += delta
+    assert torch.allclose(ipc(h3)[wrist], base[wrist])
+    # the parent term sees the wrist relative to its kinematic parent (the elbow)
+    bone = ipc.parent_relative @ h.reshape(17, -1)
+    assert torch.allclose(bone.reshape(17, 3, 8)[wrist], h[wrist] - h[elbow])
+
+
+# ---------------------------------------------------------------- sizes and configs
+
+
+def _params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_parameter_budgets():
+    htnet = _params(build_lifter("htnet"))
+    nano = _params(build_lifter("nanohtnet"))
+    assert 0.25e6 <= htnet <= 1.0e6, htnet  # CPU-trainable HTNet (~0.3 M)
+    assert 0.05e6 <= nano <= 0.5e6, nano  # CPU-trainable NanoHTNet (< 0.5 M)
+    paper = _params(build_lifter("htnet", {"preset": "paper"}))
+    assert 1.5e6 <= paper <= 3.5e6, paper  # published HTNet: 3.05 M
+    # ETST: the window length adds no parameters except the K-mixing (fixed K)
+    assert _params(build_lifter("nanohtnet", {"preset": "t243"})) == nano
+
+
+@pytest.mark.parametrize("name,tensors,numel", [("htnet", 120, 287937), ("nanohtnet", 135, 146709)])
+def test_default_state_dict_is_stable(name, tensors, numel):
+    """Checkpoints store (name, config, state_dict): changing the default architecture breaks
+    every trained checkpoint. Update these numbers only together with new checkpoints."""
+    sd = build_lifter(name).state_dict()
+    assert (len(sd), sum(v.numel() for v in sd.values())) == (tensors, numel)
+
+
+@pytest.mark.parametrize("name,cls", [("htnet", HTNetConfig), ("nanohtnet", NanoHTNetConfig)])
+def test_config_round_trip(name, cls):
+    model = build_lifter(name, {"depth": 2})
+    d = json.loads(json.dumps(config_to_dict(model.config)))
+    assert cls.from_dict(d) == model.config
+    rebuilt = build_lifter(name, d)
+    rebuilt.load_state_dict(model.state_dict())
+    assert d["num_joints"] == 17 and d["in_channels"] == 3
+    with pytest.raises(ValueError):
+        build_lifter(name, {"no_such_field": 1})
+    assert isinstance(cls.preset("paper"), cls)
+
+
+def test_nanohtnet_config_fields():
+    cfg = NanoHTNetConfig()
+    assert (cfg.frames, cfg.dct_coefficients, cfg.causal) == (27, 9, True)
+    for preset, frames in (("t81", 81), ("t243", 243)):
+        assert NanoHTNetConfig.preset(preset).frames == frames
+    with pytest.raises(ValueError):
+        NanoHTNetConfig(frames=5, dct_coefficients=9)
+
+
+# ---------------------------------------------------------------- PoseCLR
+
+
+def _project(points, yaw):
+    """Rotate poses (B, J, 3) about the vertical axis, 4 m ahead, project to (x, y, conf=1)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    rot = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    cam = points @ rot.t() + torch.tensor([0.0, 0.0, 4.0])
+    xy = cam[..., :2] / cam[..., 2:]
+    xy = (xy - xy[:, :1]) * 4.0  # root-relative, roughly unit scale
+    return torch.cat([xy, torch.ones_like(xy[..., :1])], -1)
+
+
+def test_poseclr_aligned_lower_than_shuffled_and_grads():
+    torch.manual_seed(0)
+    lifter = build_lifter("htnet", {"depth": 1})
+    clr = PoseCLR(lifter, projection_dim=32, temperature=0.1)
+    g = torch.Generator().manual_seed(1)
+    poses = 0.5 * torch.randn(16, 17, 3, generator=g)
+    poses[:, 0] = 0.0
+    view_a = _project(poses, -0.15).unsqueeze(1)  # (B, 1, J, 3)
+    view_b = _project(poses, 0.15).unsqueeze(1)
+    aligned = clr(view_a, view_b)
+    shuffled = clr(view_a, view_b[torch.roll(torch.arange(16), 1)])
+    assert torch.isfinite(aligned) and aligned < shuffled
+    aligned.backward()
+    grads = [p.grad for p in lifter.parameters() if p.requires_grad]
+    assert all(gr is not None for gr in grads[:3])
+    assert sum(gr.abs().sum() for gr in grads if gr is not None) > 0
+    assert lifter.embed.proj.weight.grad.abs().sum() > 0  # reaches the joint embedding
+
+
+def test_poseclr_temporal_encoder():
+    torch.manual_seed(0)
+    lifter = build_lifter("nanohtnet", {"depth": 1})
+    clr = PoseCLR(lifter, projection_dim=16)
+    x = torch.randn(4, 27, 17, 3)
+    loss = clr(x, x + 0.01 * torch.randn_like(x))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert lifter.embed.proj.weight.grad.abs().sum() > 0
