@@ -18,7 +18,7 @@ import numpy as np
 
 from pose3d_ros.assets import find_model_dir, lifter_path, model_path
 from pose3d_ros.backends import BACKEND_CHOICES, load_backend
-from pose3d_ros.core.boxes import nms
+from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import group, setting
 from pose3d_ros.core.poses import PersonPose, TrackState
@@ -181,7 +181,9 @@ class PosePipeline:
         keep = kp.presence >= s.keypoints.min_presence
         points, conf = to_h36m17(kp)
         points, conf, boxes, scores = points[keep], conf[keep], boxes[keep], scores[keep]
-        kp_boxes = _boxes_from_keypoints(points, conf, boxes)
+        # A person's box as the tracker should see it: tight around the seen keypoints.
+        tight = keypoint_boxes(points, conf, min_joints=2)
+        kp_boxes = np.where(np.isfinite(tight).all(1, keepdims=True), tight, boxes)
         points, conf, kp_boxes, scores = _suppress_duplicates(points, conf, kp_boxes, scores)
         t2 = clock()
         timings["keypoints"] = (t2 - t1) * 1e3
@@ -312,17 +314,6 @@ class PosePipeline:
                 )
             )
         return out
-
-
-def _boxes_from_keypoints(points: np.ndarray, conf: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Tight boxes around the seen keypoints (a person's box as the tracker should see it)."""
-    out = fallback.astype(np.float64).copy()
-    for i in range(len(points)):
-        seen = conf[i] > 0
-        if seen.sum() >= 2:
-            p = points[i][seen]
-            out[i] = [p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]
-    return out
 
 
 def _suppress_duplicates(points, conf, boxes, scores, iou_threshold: float = 0.6):

@@ -16,10 +16,16 @@ from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.core.skeletons import joint_set
 
 
-def track_colour_bgr(track_id: int) -> tuple[int, int, int]:
-    """The same golden-ratio hue per id as the RViz markers, as 8-bit BGR."""
+def track_colour_rgb(track_id: int) -> tuple[float, float, float]:
+    """A distinct, stable colour per id, RGB in [0, 1]: golden-ratio hue steps keep consecutive
+    ids far apart on the colour wheel. The one source of track colours (overlays and RViz)."""
     hue = (track_id * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    return colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+
+
+def track_colour_bgr(track_id: int) -> tuple[int, int, int]:
+    """:func:`track_colour_rgb` as 8-bit BGR for OpenCV drawing."""
+    r, g, b = track_colour_rgb(track_id)
     return int(b * 255), int(g * 255), int(r * 255)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pose3d_msgs.msg import Skeleton, SkeletonArray
 from pose3d_ros.core.parameters import setting
 from pose3d_ros.core.skeletons import joint_set
+from pose3d_ros.visualization import track_colour_rgb
 
 NS_JOINTS = "joints"
 NS_BONES = "bones"
@@ -39,9 +39,8 @@ class MarkerSettings:
 
 
 def track_colour(track_id: int, alpha: float = 1.0) -> ColorRGBA:
-    """A distinct, stable colour per id (golden-ratio hue steps)."""
-    hue = (track_id * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
+    """The track's colour of the image overlays (visualization.track_colour_rgb)."""
+    r, g, b = track_colour_rgb(track_id)
     return ColorRGBA(r=r, g=g, b=b, a=alpha)
 
 

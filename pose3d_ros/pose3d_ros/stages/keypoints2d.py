@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pose3d_ros.backends import Backend, BackendError, load_backend
+from pose3d_ros.core.boxes import keypoint_boxes
 from pose3d_ros.core.parameters import setting
 from pose3d_ros.core.skeletons import BLAZEPOSE33, H36M17, mapping
 
@@ -157,20 +158,9 @@ def rois_from_keypoints(
     than ``roi_min_joints`` joints: re-detect those (``np.isfinite(boxes).all(1)``).
     """
     s = settings or KeypointSettings()
-    points = np.asarray(points, dtype=np.float64)
-    ok = np.asarray(confidence) > 0
-    boxes = np.full((len(points), 4), np.nan)
-    x = np.where(ok, points[..., 0], np.nan)
-    y = np.where(ok, points[..., 1], np.nan)
-    enough = ok.sum(1) >= s.roi_min_joints
-    if not enough.any():
-        return boxes
-    x, y = x[enough], y[enough]
-    lo = np.stack([np.nanmin(x, 1), np.nanmin(y, 1)], 1)
-    hi = np.stack([np.nanmax(x, 1), np.nanmax(y, 1)], 1)
-    pad = s.roi_padding * (hi - lo).max(1, keepdims=True)
-    boxes[enough] = np.concatenate([lo - pad, hi + pad], 1)
-    return boxes
+    boxes = keypoint_boxes(points, confidence, s.roi_min_joints)  # NaN rows stay NaN
+    pad = s.roi_padding * (boxes[:, 2:] - boxes[:, :2]).max(1, keepdims=True)
+    return np.concatenate([boxes[:, :2] - pad, boxes[:, 2:] + pad], 1)
 
 
 class KeypointEstimator:
