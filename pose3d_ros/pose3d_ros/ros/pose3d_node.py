@@ -1,29 +1,39 @@
-"""pose3d_node: camera images to tracked, metric 3D skeletons.
+"""pose3d_node: camera images to tracked, metric 3D skeletons (a managed lifecycle node).
 
 Subscribes `image` (or `image/compressed`) and `camera_info`; publishes `skeletons`
 (pose3d_msgs/SkeletonArray, header = the input image's header), `markers`, optional
 `debug_image`, and `/diagnostics`. Only the newest frame is processed: a frame that arrives while
 the previous one is still being processed replaces any waiting frame (counted as dropped), so
 latency never builds up and memory never grows.
+
+Lifecycle (REP-2012 style, as a lifecycle manager or `ros2 lifecycle set` drives it):
+configure loads and verifies the models (a missing or corrupt model fails the transition with the
+reason; the node stays `unconfigured`), activate subscribes and starts processing, deactivate
+stops processing and unsubscribes, cleanup frees the models. With `autostart` (the default) the
+node configures and activates itself, so `ros2 run pose3d_ros pose3d_node` just works; other
+processes see readiness as `pose3d/get_state` == active.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from pose3d_msgs.msg import SkeletonArray
+from pose3d_ros.assets import AssetError
+from pose3d_ros.backends.base import BackendError
 from pose3d_ros.core.camera import CameraInfoError, CameraModel
 from pose3d_ros.core.image_encoding import ImageEncodingError
-from pose3d_ros.core.parameters import group, setting
+from pose3d_ros.core.parameters import SettingError, group, setting
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 from pose3d_ros.ros.lifecycle import run_node
 from pose3d_ros.ros.markers import MarkerSettings, skeleton_markers
@@ -38,9 +48,18 @@ from pose3d_ros.ros.qos import QOS_CHOICES, image_qos
 from pose3d_ros.ros.ros_parameters import NodeSettings
 from pose3d_ros.visualization import draw_poses_2d
 
+# What makes `configure` fail (a setup problem, reported in one line): anything else is a bug.
+CONFIGURE_ERRORS = (AssetError, BackendError, SettingError)
+
 
 @dataclass(frozen=True)
 class Pose3DNodeSettings:
+    autostart: bool = setting(
+        True,
+        "Configure and activate at start-up; false: wait in `unconfigured` for a lifecycle "
+        "manager (configure -> activate through `<node>/change_state`)",
+        read_only=True,
+    )
     compressed_input: bool = setting(
         False,
         "Subscribe sensor_msgs/CompressedImage on `image/compressed` instead of `image`",
@@ -94,18 +113,34 @@ class _Rate:
         return (len(self._t) - 1) / (self._t[-1] - self._t[0])
 
 
-class Pose3DNode(Node):
+class Pose3DNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("pose3d", **kwargs)
-        self.settings = NodeSettings(self, Pose3DNodeSettings, on_change=self._on_change)
-        s = self.settings.current
-        self.pipeline = PosePipeline(s.pipeline)
+        self.pipeline: PosePipeline | None = None
+        self._skeleton_pub = self._marker_pub = self._debug_pub = self._diag_pub = None
+        self._quiet_configure = False
+        # Parameters exist from the start (a manager may set them before configure); settings
+        # marked read-only can change only while the node is unconfigured.
+        self.settings = NodeSettings(
+            self,
+            Pose3DNodeSettings,
+            on_change=self._on_change,
+            read_only_when=lambda: self.pipeline is not None,
+        )
         self._pipeline_lock = threading.Lock()  # settings changes never land mid-frame
-        self.get_logger().info(f"pipeline ready: {self.pipeline.describe()}")
+        self._lock = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._subscriptions_in: list = []
+        self._diag_timer = None
+        self._configure_error: Exception | None = None
+        self._reset_state()
+        if self.settings.current.autostart:
+            self._autostart()
 
+    def _reset_state(self) -> None:
+        """Counters and per-run state: fresh on every configure."""
         self._camera: CameraModel | None = None
         self._camera_warned = False
-        self._lock = threading.Condition()
         self._pending = None  # newest unprocessed image message
         self._stop = False
         self.frames_in = 0
@@ -114,25 +149,115 @@ class Pose3DNode(Node):
         self.frames_failed = 0
         self.frames_skipped = 0  # refused: bad image, no usable camera_info
         self._last_warning: dict[str, float] = {}
+        self._failure_kinds: set[str] = set()
         self._drop_logged = False
         self._rate_in, self._rate_out = _Rate(), _Rate()
         self._last_stages: dict[str, float] = {}
         self._last_people = 0
 
-        # Publishers first: a frame may arrive as soon as the subscriptions exist.
-        self._skeleton_pub = self.create_publisher(SkeletonArray, "skeletons", QoSProfile(depth=5))
-        self._marker_pub = self.create_publisher(MarkerArray, "markers", QoSProfile(depth=5))
-        self._debug_pub = self.create_publisher(Image, "debug_image", QoSProfile(depth=1))
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=5))
-        qos = image_qos(s.input_qos)
-        if s.compressed_input:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
-        self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
+    def _autostart(self) -> None:
+        """configure + activate now; a setup problem is raised (the caller exits with code 2)."""
+        self._quiet_configure = True  # the caller reports the error in one line
+        try:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise self._configure_error or RuntimeError("configure failed")
+        finally:
+            self._quiet_configure = False
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError("activate failed (see the log)")
+
+    # --- lifecycle transitions ------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and verify the models; publishers exist (inactive) from here on."""
+        s = self.settings.current
+        self._configure_error = None
+        try:
+            pipeline = PosePipeline(s.pipeline)
+        except CONFIGURE_ERRORS as e:
+            self._configure_error = e
+            if not self._quiet_configure:
+                self.get_logger().error(f"configure failed: {e}")
+            return TransitionCallbackReturn.FAILURE
+        with self._pipeline_lock:
+            self.pipeline = pipeline
+        self._reset_state()
+        self.get_logger().info(f"pipeline ready: {pipeline.describe()}")
+        # Lifecycle publishers: they send only while the node is active.
+        depth5 = QoSProfile(depth=5)
+        self._skeleton_pub = self.create_lifecycle_publisher(SkeletonArray, "skeletons", depth5)
+        self._marker_pub = self.create_lifecycle_publisher(MarkerArray, "markers", depth5)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", QoSProfile(depth=1))
+        self._diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", depth5)
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker, then subscribe (publishers first: a frame may arrive at once)."""
+        ret = super().on_activate(state)  # enables the lifecycle publishers
+        s = self.settings.current
+        with self._lock:
+            self._stop = False
+            self._pending = None
         self._worker = threading.Thread(target=self._work, name="pose3d_worker", daemon=True)
         self._worker.start()
+        qos = image_qos(s.input_qos)
+        if s.compressed_input:
+            image_sub = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, qos
+            )
+        else:
+            image_sub = self.create_subscription(Image, "image", self._on_image, qos)
+        info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
+        self._subscriptions_in = [image_sub, info_sub]
+        self._diag_timer = self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info("active: processing images")
+        return ret
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop processing; the models stay loaded for a quick re-activate."""
+        self._stop_processing()
+        self.get_logger().info("inactive: not subscribed, not processing")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the models and the publishers (back to unconfigured)."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error while in state {state.label}: cleaning up")
+        self._release()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def _stop_processing(self) -> None:
+        for sub in self._subscriptions_in:
+            self.destroy_subscription(sub)
+        self._subscriptions_in = []
+        if self._diag_timer is not None:
+            self._diag_timer.cancel()
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        with self._lock:
+            self._stop = True
+            self._pending = None
+            self._lock.notify()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)  # finishes the frame in progress
+            self._worker = None
+
+    def _release(self) -> None:
+        self._stop_processing()
+        for name in ("_skeleton_pub", "_marker_pub", "_debug_pub", "_diag_pub"):
+            pub = getattr(self, name, None)
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+                setattr(self, name, None)
+        with self._pipeline_lock:
+            self.pipeline = None  # the backends (ONNX Runtime sessions) go with it
 
     # --- inputs (executor thread): cheap, never block -------------------------------------
 
@@ -177,12 +302,21 @@ class Pose3DNode(Node):
             try:
                 self._process(msg)
             except Exception as e:  # one bad frame must not stop the node
-                self.frames_failed += 1
-                self.get_logger().error(
-                    f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
-                    f"{type(e).__name__}: {e}",
-                    throttle_duration_sec=2.0,
-                )
+                self._failed(msg, e)
+
+    def _failed(self, msg, error: Exception) -> None:
+        """Count a frame the pipeline failed on; log each kind of failure once (the count is in
+        /diagnostics), so a model that fails on every crowded frame does not flood the log."""
+        self.frames_failed += 1
+        kind = _failure_kind(error)
+        if kind in self._failure_kinds:
+            return
+        self._failure_kinds.add(kind)
+        self.get_logger().error(
+            f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
+            f"{type(error).__name__}: {error} (further {kind} failures are only counted in "
+            "/diagnostics frames_failed)"
+        )
 
     def _warn(self, key: str, text: str, period_s: float = 5.0) -> None:
         """A warning at most every period_s per kind of problem (kinds do not hide each other)."""
@@ -239,6 +373,8 @@ class Pose3DNode(Node):
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._pipeline_lock:
+            if self.pipeline is None:
+                return  # cleaned up meanwhile
             result = self.pipeline.process(image, camera, stamp)
         for w in result.warnings:
             self._warn(w.split(":")[0], w)
@@ -260,11 +396,15 @@ class Pose3DNode(Node):
     def _on_change(self, old: Pose3DNodeSettings, new: Pose3DNodeSettings) -> None:
         if new.pipeline != old.pipeline:
             with self._pipeline_lock:
-                self.pipeline.update_settings(new.pipeline)  # raises SettingError if it cannot
+                if self.pipeline is not None:  # unconfigured: used at the next configure
+                    self.pipeline.update_settings(new.pipeline)  # SettingError if it cannot
 
     def _publish_diagnostics(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None or self._diag_pub is None:
+            return
         status = DiagnosticStatus(
-            name=f"{self.get_name()}: pipeline", hardware_id=self.pipeline.describe()
+            name=f"{self.get_name()}: pipeline", hardware_id=pipeline.describe()
         )
         stalled = self.frames_in > 0 and self._rate_out.hz() == 0.0 and self.frames_processed == 0
         status.level = (
@@ -285,7 +425,7 @@ class Pose3DNode(Node):
             "frames_failed": str(self.frames_failed),
             "frames_skipped": str(self.frames_skipped),
             "people": str(self._last_people),
-            "backend": self.pipeline.describe(),
+            "backend": pipeline.describe(),
         }
         values.update({f"stage_ms.{k}": f"{v:.2f}" for k, v in self._last_stages.items()})
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -294,10 +434,15 @@ class Pose3DNode(Node):
         self._diag_pub.publish(array)
 
     def close(self) -> None:
-        with self._lock:
-            self._stop = True
-            self._lock.notify()
-        self._worker.join(timeout=5.0)
+        """Ctrl-C / SIGTERM: stop the worker and free the models, whatever the state."""
+        self._release()
+
+
+def _failure_kind(error: Exception) -> str:
+    """What makes two failures 'the same': the exception type and its message without numbers
+    (shapes and counts differ from frame to frame, the cause does not)."""
+    text = re.sub(r"\d+", "#", str(error))[:120]
+    return f"{type(error).__name__}: {text}"
 
 
 def main(args: list[str] | None = None) -> int:

@@ -35,13 +35,16 @@ _PARAM_TYPES = {
 }
 
 
-def _descriptor(name: str, f: dataclasses.Field, spec: Any) -> ParameterDescriptor:
+def _descriptor(
+    name: str, f: dataclasses.Field, spec: Any, conditional: bool = False
+) -> ParameterDescriptor:
+    """`conditional`: read-only is enforced by NodeSettings (only in some states), not by ROS."""
     kind = field_type(f)
     d = ParameterDescriptor(
         name=name,
         type=_PARAM_TYPES[kind],
         description=spec.description + (f" [{spec.unit}]" if spec.unit else ""),
-        read_only=spec.read_only,
+        read_only=spec.read_only and not conditional,
     )
     if spec.range is not None and kind is float:
         d.floating_point_range = [
@@ -67,15 +70,20 @@ class NodeSettings:
         node: Node,
         cls: type[T],
         on_change: Callable[[T, T], None] | None = None,
+        read_only_when: Callable[[], bool] | None = None,
     ) -> None:
+        """`read_only_when`: settings marked read-only refuse changes only while it returns True
+        (a lifecycle node: while configured); None = always, from start-up on."""
         self._node = node
+        self._read_only_when = read_only_when
         self._cls = cls
         self._on_change = on_change
         self._fields = {s.name: (s.field, s.spec) for s in flat_settings(cls)}
         values = {}
         for name, (f, spec) in self._fields.items():
             # Integers given as floats in YAML are still an error; ROS enforces the type.
-            p = node.declare_parameter(name, f.default, _descriptor(name, f, spec))
+            descriptor = _descriptor(name, f, spec, conditional=read_only_when is not None)
+            p = node.declare_parameter(name, f.default, descriptor)
             values[name] = p.value
         try:
             self.current: T = build_settings(cls, values)
@@ -89,9 +97,14 @@ class NodeSettings:
             if p.name not in self._fields:
                 continue  # e.g. use_sim_time: not ours to judge
             f, spec = self._fields[p.name]
-            if spec.read_only:
+            if spec.read_only and self._read_only_when is None:
                 return SetParametersResult(
                     successful=False, reason=f"{p.name} is read-only after start-up"
+                )
+            if spec.read_only and self._read_only_when():
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{p.name} is read-only while the node is configured (cleanup first)",
                 )
             try:
                 updates[p.name] = check_value(f, spec, p.value)

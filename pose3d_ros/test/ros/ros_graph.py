@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -28,6 +30,7 @@ class RosGraph(ProcessGraph):
         self.node = Node(f"test_{os.getpid()}", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict = {}
 
     def spin_until(self, done: Callable[[], bool], timeout: float, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
@@ -42,6 +45,30 @@ class RosGraph(ProcessGraph):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.05)
+
+    def lifecycle_state(self, node: str, timeout: float = 30.0) -> str:
+        """The label of a managed node's current state, asked through `<node>/get_state`."""
+        client = self._client(GetState, f"{node}/get_state", timeout)
+        future = client.call_async(GetState.Request())
+        self.spin_until(future.done, timeout, f"{node}/get_state")
+        return future.result().current_state.label
+
+    def change_state(self, node: str, transition: str, timeout: float = 120.0) -> bool:
+        """Request a transition ('configure', 'activate', ...) through `<node>/change_state`;
+        True if the node made it."""
+        client = self._client(ChangeState, f"{node}/change_state", timeout)
+        request = ChangeState.Request(transition=Transition(label=transition))
+        future = client.call_async(request)
+        self.spin_until(future.done, timeout, f"{node}/change_state {transition}")
+        return future.result().success
+
+    def _client(self, srv_type, name: str, timeout: float):
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        client = self._clients[key]
+        self.spin_until(client.service_is_ready, timeout, f"the service {name}")
+        return client
 
     def close(self) -> None:
         """Stop the nodes (a node that exits uncleanly fails the test) and the test's rclpy."""
