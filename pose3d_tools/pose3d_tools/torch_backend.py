@@ -49,14 +49,14 @@ class TorchBackend(Backend):
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(f"checkpoint {path} does not exist")
-        try:
-            import torch
+        try:  # the registry imports torch
+            from pose3d_tools.models.registry import lifter_from_checkpoint, load_checkpoint
         except ImportError as e:
             raise BackendError(
                 f"the torch backend needs PyTorch, which is not installed: {e}"
             ) from e
         try:
-            ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+            ckpt = load_checkpoint(path)
         except Exception as e:  # truncated zip, pickle errors, not a torch file
             raise BackendError(f"cannot read checkpoint {path}: {e}") from e
         if not isinstance(ckpt, dict):
@@ -65,8 +65,6 @@ class TorchBackend(Backend):
                 "'name', 'config' and 'state_dict'"
             )
         try:
-            from pose3d_tools.models.registry import lifter_from_checkpoint
-
             model = lifter_from_checkpoint(ckpt)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise BackendError(f"cannot build the lifter of checkpoint {path}: {e}") from e

@@ -20,13 +20,13 @@ import dataclasses
 import json
 import os
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pose3d_ros.core.parameters import dataclass_from_dict
 from pose3d_ros.stages.lifter_input import lifter_features
 from pose3d_tools.data.augmentation import AugmentConfig, NoiseConfig, augment_3d, detector_noise
 from pose3d_tools.data.cameras import (
@@ -108,32 +108,9 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
-def _build(cls, data: Any):
-    """Nested dict -> dataclass (lists become tuples where the field is a tuple)."""
-    if data is None:
-        return cls()
-    if dataclasses.is_dataclass(data):
-        return data
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
-    kwargs = {}
-    for key, value in data.items():
-        hint = hints[key]
-        origin = typing.get_origin(hint)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value)
-        elif origin is tuple and isinstance(value, list):
-            kwargs[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
-
-
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, data)
+    """A training config from its YAML/JSON dict; unknown keys raise (typos)."""
+    return dataclass_from_dict(TrainConfig, data)
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
@@ -257,11 +234,6 @@ def build_model(cfg: TrainConfig):
     return build_lifter(cfg.model, dict(cfg.model_config))
 
 
-def _model_config_dict(model) -> dict[str, Any]:
-    c = model.config
-    return c.to_dict() if hasattr(c, "to_dict") else dataclasses.asdict(c)
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
     import torch
 
@@ -273,15 +245,10 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def load_lifter(path: str | os.PathLike, map_location: str = "cpu"):
     """A lifter (eval mode) and its checkpoint dict from a shipped or working checkpoint."""
-    import torch
+    from pose3d_tools.models.registry import lifter_from_checkpoint, load_checkpoint
 
-    from pose3d_tools.models.registry import build_lifter
-
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    model = build_lifter(ckpt["name"], ckpt["config"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    return model, ckpt
+    ckpt = load_checkpoint(path, map_location)
+    return lifter_from_checkpoint(ckpt), ckpt
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,9 +335,11 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        from pose3d_tools.models.registry import config_to_dict as lifter_config_dict
+
         return {
             "name": self.model.name if hasattr(self.model, "name") else self.cfg.model,
-            "config": _model_config_dict(self.model),
+            "config": lifter_config_dict(self.model.config),
             "state_dict": {k: v.detach().float().cpu() for k, v in self.model.state_dict().items()},
             "poseclr_state": self.clr.state_dict() if self.clr is not None else None,
             "optimizer": self.optimizer.state_dict(),
@@ -390,16 +359,17 @@ class Trainer:
 
     def resume(self, path: Path | None = None, strict_data: bool = True) -> bool:
         """Load a working checkpoint if present; returns True if resumed."""
-        import torch
+        from pose3d_tools.models.registry import config_to_dict as lifter_config_dict
+        from pose3d_tools.models.registry import load_checkpoint
 
         path = Path(path or self.last_path)
         if not path.is_file():
             return False
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(path)
         if strict_data and ckpt["data_fingerprint"] != self.synth.table.fingerprint:
             raise ValueError(f"{path}: data fingerprint {ckpt['data_fingerprint']} differs from "
                              f"the current data {self.synth.table.fingerprint}")
-        if ckpt["config"] != _model_config_dict(self.model):
+        if ckpt["config"] != lifter_config_dict(self.model.config):
             raise ValueError(f"{path}: model config differs from the current config")
         self.model.load_state_dict(ckpt["state_dict"])
         self.stage = ckpt["stage"]

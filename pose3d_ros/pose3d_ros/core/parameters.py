@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -130,32 +131,61 @@ def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_settings(cls: type[T], values: Mapping[str, Any] | None = None, _prefix: str = "") -> T:
-    """Instantiate a settings dataclass from a mapping, validating every value.
+def dataclass_from_dict(
+    cls: type[T], values: Mapping[str, Any] | T | None = None, _prefix: str = ""
+) -> T:
+    """A dataclass from a plain nested mapping (YAML, JSON, a checkpoint's config), checked.
 
-    Nested groups take nested mappings or dotted keys. Unknown keys are an error (a typo in a
-    YAML file must not be silently ignored).
+    The one dict -> dataclass conversion of the project (node settings, training configs, lifter
+    configs). None gives the defaults and an instance passes through. Nested dataclass fields
+    take nested mappings or dotted keys. Values of `setting(...)` fields are coerced and
+    validated (:func:`check_value`); a list for a tuple-typed field becomes a tuple (YAML has no
+    tuples). Unknown keys raise :class:`SettingError` naming them (a typo in a YAML file must not
+    be silently ignored). A class with `setting`/`group` fields takes only those (its plain
+    fields are internal); any other dataclass takes all its init fields.
     """
-    values = _nest(dict(values or {}))
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    known = {n for n, f in fields.items() if "setting" in f.metadata or "group" in f.metadata}
+    if values is None:
+        return cls()
+    if isinstance(values, cls):
+        return values
+    values = _nest(dict(values))
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    settable = {n for n, f in fields.items() if "setting" in f.metadata or "group" in f.metadata}
+    known = settable or set(fields)
     unknown = sorted(set(values) - known)
     if unknown:
         names = [_prefix + u for u in unknown]
         raise SettingError(f"unknown setting(s) {names} for {cls.__name__}; known: {sorted(known)}")
+    hints: dict[str, Any] | None = None
     checked = {}
     for key, value in values.items():
         f = fields[key]
-        if "group" in f.metadata:
-            if not isinstance(value, Mapping):
-                raise SettingError(f"{_prefix}{key}: expected a mapping of settings, got {value!r}")
-            checked[key] = build_settings(f.metadata["group"], value, f"{_prefix}{key}.")
-        else:
+        if "setting" in f.metadata:
             try:
                 checked[key] = check_value(f, f.metadata["setting"], value)
             except SettingError as e:
                 raise SettingError(f"{_prefix}{e}") from None
+            continue
+        if "group" in f.metadata:
+            hint = f.metadata["group"]
+        else:  # a plain field: its annotation (maybe a string) says if it nests or is a tuple
+            hints = typing.get_type_hints(cls) if hints is None else hints
+            hint = hints[key]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping | hint):
+                raise SettingError(f"{_prefix}{key}: expected a mapping of settings, got {value!r}")
+            checked[key] = dataclass_from_dict(hint, value, f"{_prefix}{key}.")
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            checked[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        else:
+            checked[key] = value
     return cls(**checked)
+
+
+def build_settings(cls: type[T], values: Mapping[str, Any] | None = None) -> T:
+    """Instantiate a settings dataclass from a mapping, validating every value
+    (:func:`dataclass_from_dict`)."""
+    return dataclass_from_dict(cls, values)
 
 
 def with_values(settings: T, updates: Mapping[str, Any]) -> T:

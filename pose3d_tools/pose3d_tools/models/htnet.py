@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from pose3d_ros.core.parameters import dataclass_from_dict
 from pose3d_ros.core.skeletons import joint_set as get_joint_set
 
 from .graph import HierarchicalMixer, normalized_adjacency
@@ -43,11 +44,7 @@ class LifterConfig:
                 raise ValueError(f"{cls.__name__}: unknown preset {preset!r}; known {known}")
             values.update(cls.presets[preset])
         values.update(data)
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown config keys {unknown}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
     @classmethod
     def preset(cls, name: str):

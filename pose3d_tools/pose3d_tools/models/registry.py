@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from torch import nn
@@ -51,17 +52,26 @@ def build_lifter(name: str, config: dict[str, Any] | Any | None = None) -> nn.Mo
     return LIFTERS[name][0](cfg)
 
 
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
+    """The dict of a lifter checkpoint (shipped or working), tensors on ``map_location``.
+
+    The one place checkpoints are read; ``weights_only=False`` because they hold plain configs
+    and training history next to the weights (our own files only).
+    """
+    import torch
+
+    return torch.load(str(path), map_location=map_location, weights_only=False)
+
+
 def lifter_from_checkpoint(path_or_dict: Any, map_location: str = "cpu") -> nn.Module:
     """Rebuild a lifter from a checkpoint file or dict and load its weights (eval mode).
 
     Expected keys: ``name`` (or ``model_name``), ``config`` (plain dict) and ``state_dict``
     (or ``model``). This is the format ``export_onnx`` tests and the runtime rely on.
     """
-    import torch
-
     ckpt = path_or_dict
     if not isinstance(ckpt, dict):
-        ckpt = torch.load(str(path_or_dict), map_location=map_location, weights_only=False)
+        ckpt = load_checkpoint(path_or_dict, map_location)
     name = ckpt.get("name", ckpt.get("model_name"))
     if name is None:
         raise KeyError("checkpoint has no 'name' (lifter registry name)")
