@@ -310,9 +310,9 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
 def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                details: dict[str, Any] | None = None, notes: str = "") -> str:
     """Markdown model card of a shipped checkpoint from its stored recipe and eval records."""
-    import torch
+    from pose3d_tools.models.registry import load_checkpoint
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(checkpoint)
     tc = ckpt.get("train_config") or {}
     name = tc.get("name") or Path(checkpoint).stem
     params = sum(v.numel() for v in ckpt["state_dict"].values())
