@@ -12,12 +12,13 @@ offline is what runs on the robot. No ROS, no torch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from pose3d_ros.assets import find_model_dir, lifter_path, model_path
 from pose3d_ros.backends import BACKEND_CHOICES, load_backend
+from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import group, setting
@@ -36,7 +37,8 @@ from pose3d_ros.stages.tracking import Tracker, TrackerSettings
 class PipelineSettings:
     backend: str = setting(
         "auto",
-        "Inference backend for all models (auto: TensorRT if a GPU is usable, else ONNX Runtime)",
+        "Inference backend for all models (auto: TensorRT when a GPU, tensorrt, cuda-python and "
+        "onnx are all present and the engine loads, else ONNX Runtime; the reason is logged)",
         choices=BACKEND_CHOICES,
         read_only=True,
     )
@@ -77,6 +79,18 @@ class PipelineSettings:
     windows: TrackWindowsSettings = group(TrackWindowsSettings)
     lifter: LifterSettings = group(LifterSettings)
     placement: PlacementSettings = group(PlacementSettings)
+    tensorrt: TensorRTEngineSettings = group(TensorRTEngineSettings)
+
+    def backend_options(self, model: str) -> dict:
+        """load_backend options of one model ("detector", "keypoints" or "lifter"): ONNX
+        Runtime threads plus the TensorRT engine settings (each backend takes its own). INT8
+        applies to the lifter only (calibration inputs exist only for it); the image models
+        are then built FP16."""
+        options: dict = {"threads": self.threads} if self.threads else {}
+        trt = asdict(self.tensorrt)
+        if model != "lifter" and trt["precision"] == "int8":
+            trt.update(precision="fp16", calibration_file="")
+        return {**options, **trt}
 
 
 @dataclass
@@ -100,15 +114,14 @@ class PosePipeline:
         s = settings or PipelineSettings()
         self.settings = s
         model_dir = find_model_dir(s.model_dir or None)
-        options = {"threads": s.threads} if s.threads else {}
         self._detector_backend = load_backend(
-            model_path("person_detector", model_dir), s.backend, **options
+            model_path("person_detector", model_dir), s.backend, **s.backend_options("detector")
         )
         self._keypoint_backend = load_backend(
-            model_path(s.keypoint_model, model_dir), s.backend, **options
+            model_path(s.keypoint_model, model_dir), s.backend, **s.backend_options("keypoints")
         )
         self._lifter_backend = load_backend(
-            lifter_path(s.lifter.model, model_dir), s.backend, **options
+            lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
         )
         self.detector = PersonDetector(self._detector_backend, s.detector)
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)

@@ -7,8 +7,10 @@ import logging
 
 import pytest
 
-from pose3d_ros.backends.engine_cache import (
+from pose3d_ros.backends.tensorrt.cache import (
+    DeviceKey,
     EngineKey,
+    cache_dir,
     cache_paths,
     check_engine,
     device_mismatch,
@@ -143,17 +145,21 @@ def test_corrupt_engine_or_sidecar_is_not_usable(tmp_path, onnx_file, damage):
 
 def test_device_mismatch_messages(onnx_file):
     stored = make_key(onnx_file, trt_version="8.6.2")
-    assert (
-        device_mismatch(
-            stored, trt_version="8.6.2", gpu_name="Orin (16 SMs)", compute_capability="8.7"
-        )
-        == []
-    )
-    problems = device_mismatch(
-        stored, trt_version="10.3.0", gpu_name="RTX 4090 (128 SMs)", compute_capability="8.9"
-    )
+    assert device_mismatch(stored, DeviceKey("8.6.2", "Orin (16 SMs)", "8.7")) == []
+    problems = device_mismatch(stored, DeviceKey("10.3.0", "RTX 4090 (128 SMs)", "8.9"))
     assert len(problems) == 3
     assert any("tensorrt version '8.6.2', this is '10.3.0'" in p for p in problems)
+    assert any("'Orin (16 SMs)', this is 'RTX 4090 (128 SMs)'" in p for p in problems)
+
+
+def test_cache_dir_is_the_asset_locators_engine_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE3D_ENGINE_DIR", str(tmp_path / "from_env"))
+    assert cache_dir() == tmp_path / "from_env"
+    assert cache_dir("") == tmp_path / "from_env"  # the node's empty engine_dir
+    assert cache_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    monkeypatch.delenv("POSE3D_ENGINE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "pose3d_ros" / "engines"
 
 
 class FakeTRT:

@@ -16,11 +16,11 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from pose3d_ros.backends.base import Backend, BackendError
+from pose3d_ros.backends.tensorrt.backend import TensorRTSettings, tensorrt_settings
 
 
 # -- pose3d engine build|check -----------------------------------------------------------------
@@ -37,21 +37,32 @@ def add_engine_parser(sub: argparse._SubParsersAction) -> None:
     prec.add_argument("--fp32", dest="precision", action="store_const", const="fp32")
     prec.add_argument("--fp16", dest="precision", action="store_const", const="fp16")
     prec.add_argument("--int8", dest="precision", action="store_const", const="int8")
-    b.set_defaults(precision="fp16")
-    b.add_argument("--max-batch", type=int, default=8, help="people per call, profile max")
-    b.add_argument("--opt-batch", type=int, default=0, help="profile opt (0: max/2)")
+    defaults = TensorRTSettings()
+    b.set_defaults(precision=defaults.precision)
+    b.add_argument(
+        "--max-batch", type=int, default=defaults.max_batch, help="people per call, profile max"
+    )
+    b.add_argument(
+        "--opt-batch", type=int, default=defaults.opt_batch, help="profile opt (0: max/2)"
+    )
     b.add_argument(
         "--calib",
         help="int8: .npy of real lifter inputs (made on a PC by `pose3d-tools calib`)",
     )
-    b.add_argument("--workspace-mb", type=int, default=1024)
-    b.add_argument("--cache-dir", help="engine cache (default ~/.cache/pose3d_ros/engines)")
+    b.add_argument("--workspace-mb", type=int, default=defaults.workspace_mb)
+    b.add_argument(
+        "--engine-dir",
+        "--cache-dir",
+        dest="engine_dir",
+        default=defaults.engine_dir,
+        help="engine folder (default: $POSE3D_ENGINE_DIR, else ~/.cache/pose3d_ros/engines; "
+        "the node's pipeline.tensorrt.engine_dir)",
+    )
     b.add_argument("--output", help="also copy the engine (+ .json sidecar) here")
     b.add_argument("--rebuild", action="store_true", help="ignore a valid cached engine")
-    b.add_argument("--device", type=int, default=0)
+    b.add_argument("--device", type=int, default=defaults.device)
     b.add_argument("--iterations", type=int, default=200, help="timed runs per batch size")
     b.set_defaults(func=cmd_engine_build)
-
 
     k = esub.add_parser("check", help="TensorRT compatibility of an ONNX model (no GPU needed)")
     k.add_argument("--onnx", required=True)
@@ -97,9 +108,32 @@ def time_backend(
     return _percentiles(times)
 
 
+def build_settings_from_args(args: argparse.Namespace) -> TensorRTSettings:
+    """The backend settings of ``pose3d engine build``: the flags map onto the same fields as
+    the node's ``pipeline.tensorrt.*`` parameters, so both compute the same engine key."""
+    onnx = Path(args.onnx)
+    if args.precision == "int8" and not args.calib:
+        raise BackendError(
+            "--int8 needs --calib <file.npy> of real inputs; make it on a PC with: "
+            f"pose3d-tools calib --onnx {onnx} --out {onnx.stem}.calib.npy"
+        )
+    return tensorrt_settings(
+        precision=args.precision,
+        max_batch=args.max_batch,
+        opt_batch=args.opt_batch,
+        workspace_mb=args.workspace_mb,
+        engine_dir=args.engine_dir or "",
+        calibration_file=(args.calib or "") if args.precision == "int8" else "",
+        rebuild=args.rebuild,
+        device=args.device,
+        warmup_runs=20,
+    )
+
+
 def cmd_engine_build(args: argparse.Namespace) -> int:
     from pose3d_ros.backends.onnx_checks import check_tensorrt_compatibility
-    from pose3d_ros.backends.tensorrt_backend import TensorRTBackend, format_layer_summary
+    from pose3d_ros.backends.tensorrt.backend import TensorRTBackend
+    from pose3d_ros.backends.tensorrt.build import format_layer_summary
 
     onnx = Path(args.onnx)
     try:
@@ -109,27 +143,10 @@ def cmd_engine_build(args: argparse.Namespace) -> int:
         return 1
     for p in problems:
         print(f"warning: {p} (TensorRT's parser decides)", file=sys.stderr)
-    options: dict[str, Any] = {
-        "precision": args.precision,
-        "max_batch": args.max_batch,
-        "opt_batch": args.opt_batch,
-        "workspace_mb": args.workspace_mb,
-        "rebuild": args.rebuild,
-        "device": args.device,
-        "warmup_runs": 20,
-    }
-    if args.cache_dir:
-        options["engine_cache_dir"] = args.cache_dir
     try:
-        if args.precision == "int8":
-            if not args.calib:
-                raise BackendError(
-                    "--int8 needs --calib <file.npy> of real inputs; make it on a PC with: "
-                    f"pose3d-tools calib --onnx {onnx} --out {onnx.stem}.calib.npy"
-                )
-            options["calibration_file"] = args.calib
+        settings = build_settings_from_args(args)
         start = time.perf_counter()
-        backend = TensorRTBackend(onnx, **options)
+        backend = TensorRTBackend(onnx, settings=settings)
     except BackendError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

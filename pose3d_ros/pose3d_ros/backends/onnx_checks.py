@@ -14,6 +14,7 @@ The TensorRT ONNX parser stays the final authority: this is the fast, GPU-free p
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 BATCH_AXIS = 0
@@ -47,12 +48,48 @@ TENSORRT_SAFE_OPS = frozenset({
 TENSORRT_REJECTED_OPS = frozenset({"DFT", "STFT", "NonZero", "Loop", "Scan", "SequenceConstruct"})
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """metadata_props of an exported model as a dict (plain onnx, no torch needed)."""
+@dataclass(frozen=True)
+class GraphInput:
+    """One graph input: dims are ints, or str/None for symbolic/unknown axes."""
+
+    name: str
+    dims: list[int | str | None]
+    elem_type: int  # onnx.TensorProto data type
+
+
+@dataclass(frozen=True)
+class OnnxInterface:
+    """What a runtime needs to know of a model without running it (the one ONNX reader)."""
+
+    inputs: list[GraphInput]
+    metadata: dict[str, str]  # metadata_props, e.g. the lifter's config
+
+
+def read_interface(path: str | Path) -> OnnxInterface:
+    """Graph inputs (initialisers listed as inputs skipped) and metadata_props of a model.
+
+    Raises ImportError when onnx is missing, FileNotFoundError/ValueError for a bad file."""
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ONNX model {path} does not exist")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise ValueError(f"{path} is not a readable ONNX model: {e}") from e
+    initialisers = {i.name for i in proto.graph.initializer}
+    inputs = [
+        GraphInput(v.name, _dims(v), v.type.tensor_type.elem_type)
+        for v in proto.graph.input
+        if v.name not in initialisers
+    ]
+    return OnnxInterface(inputs, {p.key: p.value for p in proto.metadata_props})
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """metadata_props of an exported model as a dict (plain onnx, no torch needed)."""
+    return read_interface(path).metadata
 
 
 def _iter_nodes(graph):

@@ -10,7 +10,7 @@ caller rebuilds (or, with no ONNX to rebuild from, fails with that reason).
     key = EngineKey.create(onnx_path, trt_version="10.3.0", gpu_name="Orin",
                            compute_capability="8.7", precision="fp16",
                            profile={"keypoints": ((1, 27, 17, 3), (4, 27, 17, 3), (8, 27, 17, 3))})
-    engine, sidecar = cache_paths("~/.cache/pose3d_ros/engines", onnx_path, key)
+    engine, sidecar = cache_paths(cache_dir(), onnx_path, key)   # assets.engine_dir()
     decision = check_engine(engine, key)      # CacheDecision(usable=False, reason="no engine ...")
     if not decision.usable:
         write_engine(engine, build(...), key, metadata={...})
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pose3d_ros.assets import engine_dir
 from pose3d_ros.core.checksums import sha256_file
 
 SIDECAR_SUFFIX = ".json"
@@ -38,11 +39,11 @@ Shape = tuple[int, ...]
 Profile = dict[str, tuple[Shape, Shape, Shape]]  # input name -> (min, opt, max)
 
 
-def default_cache_dir() -> Path:
-    """The engine folder of :func:`pose3d_ros.assets.engine_dir` (``$POSE3D_ENGINE_DIR``)."""
-    from pose3d_ros.assets import engine_dir
-
-    return engine_dir()
+def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Where engines live: ``explicit`` when given (node ``pipeline.tensorrt.engine_dir``,
+    ``pose3d engine build --engine-dir``), else :func:`pose3d_ros.assets.engine_dir`
+    (``$POSE3D_ENGINE_DIR``, else ``~/.cache/pose3d_ros/engines``)."""
+    return engine_dir(explicit or None)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -215,22 +216,26 @@ def check_engine(engine_path: str | os.PathLike, key: EngineKey | None) -> Cache
     return CacheDecision(True, f"cached engine {engine} matches", side)
 
 
-DEVICE_FIELDS = ("tensorrt_version", "gpu_name", "compute_capability")
+@dataclass(frozen=True)
+class DeviceKey:
+    """The device part of an engine key: an engine deserialises only where all three match."""
+
+    trt_version: str
+    gpu_name: str  # name + SM count (memory.GpuInfo.key_name): Orin Nano != AGX Orin
+    compute_capability: str
 
 
-def device_mismatch(
-    stored: EngineKey, *, trt_version: str, gpu_name: str, compute_capability: str
-) -> list[str]:
+DEVICE_FIELDS = {"tensorrt_version": "trt_version", "gpu_name": "gpu_name",
+                 "compute_capability": "compute_capability"}  # EngineKey field -> DeviceKey field
+
+
+def device_mismatch(stored: EngineKey, here: DeviceKey) -> list[str]:
     """Why an engine built for ``stored`` cannot be deserialised here (empty when it can)."""
-    here = {
-        "tensorrt_version": trt_version,
-        "gpu_name": gpu_name,
-        "compute_capability": compute_capability,
-    }
     return [
-        f"built for {f.replace('_', ' ')} {getattr(stored, f)!r}, this is {here[f]!r}"
-        for f in DEVICE_FIELDS
-        if str(getattr(stored, f)) != str(here[f])
+        f"built for {f.replace('_', ' ')} {getattr(stored, f)!r}, "
+        f"this is {getattr(here, mine)!r}"
+        for f, mine in DEVICE_FIELDS.items()
+        if str(getattr(stored, f)) != str(getattr(here, mine))
     ]
 
 
