@@ -185,6 +185,38 @@ def test_undistort_accurate_over_whole_image(model):
     np.testing.assert_allclose(ref, pixels, atol=1e-6, rtol=0)
 
 
+def test_fisheye_undistort_works_with_opencv_4_5(monkeypatch):
+    # OpenCV 4.5.4 (Humble, JetPack) has no `criteria` keyword in cv2.fisheye.undistortPoints:
+    # emulate that function so the test fails wherever the camera model relies on it.
+    def undistort_points_4_5(distorted, K, D, R=None, P=None, **kwargs):
+        if kwargs:
+            raise cv2.error(f"{sorted(kwargs)} is an invalid keyword argument")
+        return np.asarray(distorted, dtype=np.float64)
+
+    monkeypatch.setattr(cv2.fisheye, "undistortPoints", undistort_points_4_5)
+    cam = make_camera("equidistant")
+    pixels = image_grid(step=40.0)
+    xy = cam.undistort_pixels(pixels)
+    ref = reference_distort("equidistant", xy, D_BY_MODEL["equidistant"])
+    np.testing.assert_allclose(ref * (cam.fx, cam.fy) + (cam.cx, cam.cy), pixels, atol=1e-6)
+
+
+def test_fisheye_undistort_strong_lens_and_skew():
+    # A 180-degree-class fisheye (f = 200 px on 640 px: corners ~75 degrees off axis) with skew
+    # in K: pixels made from known rays by the written-out model must give those rays back.
+    d = [0.05, -0.01, 0.002, -1e-4]
+    K = np.array([[200.0, 1.5, 322.0], [0.0, 201.0, 236.0], [0.0, 0.0, 1.0]])
+    cam = CameraModel(W, H, K=K, D=np.array(d), distortion_model="equidistant")
+    angles = np.radians(np.array([0.0, 5.0, 30.0, 60.0, 75.0]))
+    azimuths = np.radians(np.array([0.0, 40.0, 135.0, 200.0, 300.0]))
+    rays = np.tan(angles)[:, None] * np.stack([np.cos(azimuths), np.sin(azimuths)], axis=1)
+    distorted = reference_distort("equidistant", rays, d)
+    # K's skew is ignored both ways, as OpenCV's projection does (CameraModel.warnings says so).
+    pixels = distorted * (K[0, 0], K[1, 1]) + (K[0, 2], K[1, 2])
+    np.testing.assert_allclose(cam.undistort_pixels(pixels), rays, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cam.normalised_to_pixels(rays), pixels, atol=1e-9)
+
+
 def test_undistort_nan_does_not_poison_others():
     cam = make_camera("rational_polynomial")
     pixels = np.array([[100.0, 50.0], [np.nan, 3.0], [600.0, 400.0], [np.inf, np.inf]])

@@ -44,7 +44,11 @@ DISTORTION_COEFFICIENTS: dict[str, int] = {
 
 # OpenCV's default of 5 fixed-point iterations leaves errors of a tenth of a pixel to whole
 # pixels near the image corners for ordinary lenses; 200 iterations reach ~1e-12 px there.
+# (cv2.undistortPointsIter has taken criteria since OpenCV 4.0; the fisheye model is solved here.)
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-12)
+# Newton on the fisheye angle converges quadratically: a handful of steps reach 1e-15 rad.
+_EQUIDISTANT_MAX_ITERATIONS = 50
+_EQUIDISTANT_TOLERANCE = 1e-15
 # An undistorted point whose re-projection misses its pixel by more than this did not converge
 # (typically a pixel beyond the radius where the distortion polynomial folds back): NaN.
 _MAX_REPROJECTION_ERROR_PX = 1e-3
@@ -434,18 +438,49 @@ class CameraModel:
         """(N, 2) finite pixels -> (N, 2) normalised coordinates (NaN where not converged)."""
         if not self.has_distortion:
             return (pix - (self.cx, self.cy)) / (self.fx, self.fy)
-        src = np.ascontiguousarray(pix.reshape(-1, 1, 2))
-        K = np.ascontiguousarray(self.K)
-        D = np.ascontiguousarray(self.D)
         if self.distortion_model == EQUIDISTANT:
-            xy = cv2.fisheye.undistortPoints(src, K, D, criteria=_UNDISTORT_CRITERIA)
+            xy = self._undistort_equidistant(pix)
         else:
+            src = np.ascontiguousarray(pix.reshape(-1, 1, 2))
+            K = np.ascontiguousarray(self.K)
+            D = np.ascontiguousarray(self.D)
             xy = cv2.undistortPointsIter(src, K, D, None, None, _UNDISTORT_CRITERIA)
-        xy = xy.reshape(-1, 2).astype(np.float64)
+            xy = xy.reshape(-1, 2).astype(np.float64)
         reprojected = self._distort(xy)
         with np.errstate(invalid="ignore"):
             error = np.linalg.norm(reprojected - pix, axis=1)
         xy[~((error <= _MAX_REPROJECTION_ERROR_PX) & self._in_lens_domain(xy))] = np.nan
+        return xy
+
+    def _undistort_equidistant(self, pix: np.ndarray) -> np.ndarray:
+        """(N, 2) finite pixels -> (N, 2) normalised coordinates for the fisheye model.
+
+        Our own Newton solve of theta_d = theta (1 + k1 theta^2 + ... + k4 theta^8) rather than
+        ``cv2.fisheye.undistortPoints``: its ``criteria`` argument only arrived in OpenCV 4.6
+        (Humble and JetPack ship 4.5.4), and one solver gives one accuracy on every version.
+        Skew is ignored, as ``cv2.fisheye.projectPoints`` (``_distort``) ignores it.
+        """
+        k1, k2, k3, k4 = self.D
+        yd = (pix[:, 1] - self.cy) / self.fy
+        xd = (pix[:, 0] - self.cx) / self.fx
+        theta_d = np.hypot(xd, yd)
+        theta = theta_d.copy()
+        for _ in range(_EQUIDISTANT_MAX_ITERATIONS):
+            t2 = theta * theta
+            f = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - theta_d
+            df = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = f / df
+            theta = theta - step
+            if not np.any(np.abs(step) > _EQUIDISTANT_TOLERANCE):  # NaN steps stop too
+                break
+        # Rays at or beyond 90 degrees (or a diverged solve) have no pinhole coordinates.
+        usable = np.isfinite(theta) & (theta >= 0) & (theta < 0.5 * math.pi)
+        safe = np.where(usable, theta, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(theta_d > 1e-12, np.tan(safe) / theta_d, 1.0)
+        xy = np.stack([xd * scale, yd * scale], axis=1)
+        xy[~usable] = np.nan
         return xy
 
     @cached_property
