@@ -3,8 +3,10 @@
     ros2 launch pose3d_ros demo.launch.py input:=/path/to/vtest.avi
     ros2 launch pose3d_ros demo.launch.py input:=/dev/video0 camera_info_file:=$HOME/cam.yaml
 
-video_source -> `image`, `camera_info` -> pose3d -> `skeletons` -> skeleton_markers -> `markers`,
-and RViz with config/pose3d.rviz.
+video_source -> `/image`, `/camera_info` -> pose3d -> `/skeletons` -> skeleton_markers
+-> `/markers`, and RViz with config/pose3d.rviz. The graph itself (nodes, fixed parameters,
+topics) is pose3d_ros.ros.demo_graph, the same description `make demo` starts; pose3d runs as a
+managed node that this launch file configures, then activates.
 """
 
 import os
@@ -16,6 +18,9 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+from pose3d_ros.ros.demo_graph import demo_graph
+from pose3d_ros.ros.launch_actions import graph_actions
 
 PACKAGE = "pose3d_ros"
 
@@ -71,44 +76,22 @@ def generate_launch_description() -> LaunchDescription:
         ),
     ]
 
-    video_source = Node(
-        package=PACKAGE,
-        executable="video_source_node",
-        name="video_source",
+    source_parameters = {
+        "input": ParameterValue(LaunchConfiguration("input"), value_type=str),
+        "camera_info_file": ParameterValue(LaunchConfiguration("camera_info_file"), value_type=str),
+        "horizontal_fov_deg": ParameterValue(
+            LaunchConfiguration("horizontal_fov_deg"), value_type=float
+        ),
+        "loop": ParameterValue(LaunchConfiguration("loop"), value_type=bool),
+        "frame_id": ParameterValue(LaunchConfiguration("frame_id"), value_type=str),
+    }
+    nodes = graph_actions(
+        demo_graph(source_parameters, {"use_sim_time": use_sim_time}),
+        {
+            "pose3d.yaml": LaunchConfiguration("pose3d_params_file"),
+            "camera_markers.yaml": LaunchConfiguration("params_file"),
+        },
         output="screen",
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {
-                "input": ParameterValue(LaunchConfiguration("input"), value_type=str),
-                "camera_info_file": ParameterValue(
-                    LaunchConfiguration("camera_info_file"), value_type=str
-                ),
-                "horizontal_fov_deg": ParameterValue(
-                    LaunchConfiguration("horizontal_fov_deg"), value_type=float
-                ),
-                "loop": ParameterValue(LaunchConfiguration("loop"), value_type=bool),
-                "frame_id": ParameterValue(LaunchConfiguration("frame_id"), value_type=str),
-                "use_sim_time": use_sim_time,
-            },
-        ],
-    )
-    pose3d = Node(
-        package=PACKAGE,
-        executable="pose3d_node",
-        name="pose3d",
-        output="screen",
-        parameters=[
-            LaunchConfiguration("pose3d_params_file"),
-            # skeleton_markers draws the markers in this graph.
-            {"publish_markers": False, "publish_debug_image": True, "use_sim_time": use_sim_time},
-        ],
-    )
-    skeleton_markers = Node(
-        package=PACKAGE,
-        executable="skeleton_markers_node",
-        name="skeleton_markers",
-        output="screen",
-        parameters=[LaunchConfiguration("params_file"), {"use_sim_time": use_sim_time}],
     )
     rviz = Node(
         package="rviz2",
@@ -124,4 +107,4 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{"use_sim_time": use_sim_time}],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription([*arguments, video_source, pose3d, skeleton_markers, rviz])
+    return LaunchDescription([*arguments, *nodes, rviz])

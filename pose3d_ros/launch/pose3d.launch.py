@@ -7,6 +7,10 @@
 Subscribes `<camera>/image_raw` and `<camera>/camera_info` (or the explicit `image` /
 `camera_info` topics), publishes `skeletons`, `markers`, `debug_image` and `/diagnostics` in
 `namespace`. Settings come from `params_file` (config/pose3d.yaml lists every one).
+
+pose3d_node is a managed (lifecycle) node: this launch file starts it with autostart off and
+then requests configure (loads and verifies the models) and, once that succeeded, activate.
+With a lifecycle manager of your own, start the node yourself with `autostart:=false` instead.
 """
 
 import os
@@ -15,8 +19,10 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PythonExpression
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
+
+from pose3d_ros.ros.launch_actions import configure_then_activate
 
 PACKAGE = "pose3d_ros"
 
@@ -55,7 +61,7 @@ def generate_launch_description() -> LaunchDescription:
         ),
     ]
 
-    pose3d = Node(
+    pose3d = LifecycleNode(
         package=PACKAGE,
         executable="pose3d_node",
         name="pose3d",
@@ -63,7 +69,12 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             LaunchConfiguration("params_file"),
-            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
+            {
+                "use_sim_time": ParameterValue(
+                    LaunchConfiguration("use_sim_time"), value_type=bool
+                ),
+                "autostart": False,  # this launch file drives configure -> activate
+            },
         ],
         remappings=[
             ("image", LaunchConfiguration("image")),
@@ -75,4 +86,4 @@ def generate_launch_description() -> LaunchDescription:
             ),
         ],
     )
-    return LaunchDescription([*arguments, pose3d])
+    return LaunchDescription([*arguments, pose3d, *configure_then_activate(pose3d)])

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
@@ -49,9 +51,17 @@ def project_typestore():
 
 
 class BagRecorder:
-    """Subscribes to topics (raw) and writes every message with its receive time."""
+    """Subscribes to topics (raw) and writes every message with its receive time; `written`
+    topics are not subscribed: the caller writes their messages with `write` (e.g. images it
+    compressed itself)."""
 
-    def __init__(self, node: Node, path: str | Path, topics: dict[str, type]) -> None:
+    def __init__(
+        self,
+        node: Node,
+        path: str | Path,
+        topics: dict[str, type],
+        written: dict[str, type] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._store = project_typestore()
         self._writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
@@ -68,6 +78,12 @@ class BagRecorder:
                     msg_type, topic, self._callback(topic, conn), QoSProfile(depth=100), raw=True
                 )
             )
+        self._written = {}
+        for topic, msg_type in (written or {}).items():
+            self._written[topic] = self._writer.add_connection(
+                topic, ros_type_name(msg_type), typestore=self._store
+            )
+            self.counts[topic] = 0
 
     def _callback(self, topic: str, conn):
         def write(raw: bytes) -> None:
@@ -75,6 +91,13 @@ class BagRecorder:
             self.counts[topic] += 1
 
         return write
+
+    def write(self, topic: str, msg: Any) -> None:
+        """Write one message of a `written` topic, stamped with the node's clock now (like the
+        subscribed topics: the bag's time is the time of recording)."""
+        raw = serialize_message(msg)
+        self._writer.write(self._written[topic], self._clock.now().nanoseconds, raw)
+        self.counts[topic] += 1
 
     def close(self) -> None:
         self._writer.close()

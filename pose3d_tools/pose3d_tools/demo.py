@@ -3,8 +3,11 @@
     video_source_node (vtest.avi) -> pose3d_node -> skeleton_markers_node
                                           \\-> this process: rosbag2 (MCAP) + summary + demo.mp4
 
-`ros2 launch pose3d_ros demo.launch.py` is the same graph on a robot; here (ROS from PyPI wheels,
-no `launch`) the nodes are started as processes on a private DDS domain. Latency is measured
+`ros2 launch pose3d_ros demo.launch.py` is the same graph on a robot: both take it from
+pose3d_ros.ros.demo_graph. Here (ROS from PyPI wheels, no `launch`) the nodes are started as
+processes on a private DDS domain; pose3d_node configures and activates itself (autostart). The
+bag also holds the input images as JPEG (sensor_msgs/CompressedImage on `/image/compressed`), so
+Foxglove shows the skeletons over the footage. Latency is measured
 where a user would see it: the time a SkeletonArray arrives in another process minus the stamp
 of the image it describes.
 """
@@ -26,12 +29,22 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from pose3d_msgs.msg import SkeletonArray
 from pose3d_ros.assets import config_file
+from pose3d_ros.core.image_encoding import encode_compressed
 from pose3d_ros.core.poses import TrackState
+from pose3d_ros.ros.demo_graph import (
+    CAMERA_INFO_TOPIC,
+    COMPRESSED_IMAGE_TOPIC,
+    IMAGE_TOPIC,
+    MARKERS_TOPIC,
+    SKELETONS_TOPIC,
+    NodeSpec,
+    demo_graph,
+)
 from pose3d_ros.ros.messages import image_msg_to_bgr, skeleton_msg_to_pose
 from pose3d_ros.ros.process_graph import ProcessGraph
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
@@ -40,6 +53,7 @@ from pose3d_tools.bag_recorder import BagRecorder
 
 DEFAULT_INPUT = FOOTAGE_DIR / "vtest.avi"
 IMAGE_BUFFER = 64  # images kept while waiting for their skeletons (bounded)
+JPEG_QUALITY = 85  # the bag's input images: ~10x smaller than raw, artefacts invisible at 768x576
 
 
 def _stamp(header) -> float:
@@ -57,11 +71,12 @@ class DemoObserver:
             node,
             out_dir / "bag",
             {
-                "/skeletons": SkeletonArray,
-                "/markers": MarkerArray,
-                "/camera_info": CameraInfo,
+                SKELETONS_TOPIC: SkeletonArray,
+                MARKERS_TOPIC: MarkerArray,
+                CAMERA_INFO_TOPIC: CameraInfo,
                 "/diagnostics": DiagnosticArray,
             },
+            written={COMPRESSED_IMAGE_TOPIC: CompressedImage},
         )
         self.images: dict[float, np.ndarray] = {}
         self.frames_in = 0
@@ -73,9 +88,9 @@ class DemoObserver:
         self.diagnostics: dict[str, str] = {}
         self.view: SceneView | None = None
         self.writer: cv2.VideoWriter | None = None
-        node.create_subscription(Image, "/image", self._on_image, QoSProfile(depth=50))
+        node.create_subscription(Image, IMAGE_TOPIC, self._on_image, QoSProfile(depth=50))
         node.create_subscription(
-            SkeletonArray, "/skeletons", self._on_skeletons, QoSProfile(depth=50)
+            SkeletonArray, SKELETONS_TOPIC, self._on_skeletons, QoSProfile(depth=50)
         )
         node.create_subscription(
             DiagnosticArray, "/diagnostics", self._on_diag, QoSProfile(depth=10)
@@ -83,7 +98,14 @@ class DemoObserver:
 
     def _on_image(self, msg: Image) -> None:
         self.frames_in += 1
-        self.images[_stamp(msg.header)] = image_msg_to_bgr(msg)
+        image = image_msg_to_bgr(msg)
+        self.images[_stamp(msg.header)] = image
+        # Into the bag as image_transport's compressed form, with the image's own header.
+        fields = encode_compressed(image, "jpeg", quality=JPEG_QUALITY)
+        self.bag.write(
+            COMPRESSED_IMAGE_TOPIC,
+            CompressedImage(header=msg.header, format=fields.format, data=fields.data),
+        )
         while len(self.images) > IMAGE_BUFFER:
             self.images.pop(next(iter(self.images)))
 
@@ -124,6 +146,20 @@ class DemoObserver:
             self.writer.release()
 
 
+def demo_specs(args: argparse.Namespace) -> list[NodeSpec]:
+    """The shared demo graph with this run's video source settings."""
+    source = {
+        "input": str(args.input),
+        "horizontal_fov_deg": float(args.fov),
+        # pose3d_node and this observer: the first frame waits until both listen.
+        "wait_for_subscribers": 2,
+        "max_frames": int(args.max_frames),
+    }
+    if args.rate > 0:
+        source["rate"] = float(args.rate)
+    return demo_graph(source)
+
+
 def run_demo(args: argparse.Namespace) -> dict:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,47 +179,21 @@ def run_demo(args: argparse.Namespace) -> dict:
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         observer = DemoObserver(node, out_dir, fps=args.video_fps)
-        params = config_file("pose3d.yaml")
+        specs = {spec.name: spec for spec in demo_specs(args)}
+        source_spec = specs.pop("video_source")
         try:
-            pose3d = graph.start(
-                "pose3d_node",
-                "--params-file",
-                str(params),
-                "-p",
-                "publish_markers:=false",
-                "-r",
-                "image:=/image",
-                "-r",
-                "camera_info:=/camera_info",
-                "-r",
-                "skeletons:=/skeletons",
-            )
-            graph.start(
-                "skeleton_markers_node", "-r", "skeletons:=/skeletons", "-r", "markers:=/markers"
-            )
+            processes = {
+                name: graph.start_spec(spec, config_file(spec.params_file))
+                for name, spec in specs.items()
+            }
+            pose3d = processes["pose3d"]
             # Models load before pose3d_node advertises its topics: start the video after.
             deadline = time.monotonic() + 120
-            while node.count_publishers("/skeletons") == 0:
+            while node.count_publishers(SKELETONS_TOPIC) == 0:
                 if not pose3d.running() or time.monotonic() > deadline:
                     raise RuntimeError(f"pose3d_node did not come up:\n{pose3d.log()}")
                 executor.spin_once(timeout_sec=0.1)
-            source_args = [
-                "-p",
-                f"input:={args.input}",
-                "-p",
-                f"horizontal_fov_deg:={args.fov}",
-                "-p",
-                "wait_for_subscribers:=2",
-                "-p",
-                f"max_frames:={args.max_frames}",
-                "-r",
-                "image:=/image",
-                "-r",
-                "camera_info:=/camera_info",
-            ]
-            if args.rate > 0:
-                source_args += ["-p", f"rate:={args.rate}"]
-            source = graph.start("video_source_node", *source_args)
+            source = graph.start_spec(source_spec, config_file(source_spec.params_file))
             print(
                 f"demo: ROS domain {domain_id}; running {args.input} through the graph "
                 f"(logs in {out_dir / 'logs'}) ...",
@@ -275,7 +285,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     summary = run_demo(args)
     print("\ndemo finished. Outputs:")
-    print(f"  {args.out}/summary.json, {args.out}/demo.mp4, {args.out}/bag/ (rosbag2, MCAP)")
+    print(
+        f"  {args.out}/summary.json, {args.out}/demo.mp4, {args.out}/bag/ (rosbag2, MCAP; "
+        f"skeletons, markers and the input as JPEG on {COMPRESSED_IMAGE_TOPIC})"
+    )
     headline = {
         k: summary[k]
         for k in (

@@ -7,13 +7,43 @@ environment (LD_LIBRARY_PATH together with its marker), so rclpy imports in them
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pose3d_ros.ros.demo_graph import NodeSpec
 
 BIN = Path(sys.executable).parent
+
+
+def parameter_arg(name: str, value: Any) -> str:
+    """`name:=value` as `--ros-args -p` reads it (YAML): strings that YAML would read as
+    something else (a camera index "0", "true") are quoted so they stay strings."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value if isinstance(yaml.safe_load(value or "''"), str) else json.dumps(value)
+    else:
+        text = repr(value)
+    return f"{name}:={text}"
+
+
+def spec_ros_args(spec: NodeSpec, params_file: str | Path | None) -> list[str]:
+    """The `--ros-args` of a node spec: its params file, then its overrides and remappings."""
+    args = ["-r", f"__node:={spec.name}"]
+    if params_file is not None:
+        args += ["--params-file", str(params_file)]
+    for name, value in spec.parameters.items():
+        args += ["-p", parameter_arg(name, value)]
+    for source, target in spec.remappings:
+        args += ["-r", f"{source}:={target}"]
+    return args
 
 
 class NodeProcess:
@@ -83,6 +113,13 @@ class ProcessGraph:
         proc = NodeProcess(executable, popen, log)
         self.processes.append(proc)
         return proc
+
+    def start_spec(
+        self, spec: NodeSpec, params_file: str | Path | None, *extra_ros_args: str
+    ) -> NodeProcess:
+        """Start a node as its spec describes (the same spec a launch file turns into an action);
+        a managed node keeps its `autostart` default and so configures and activates itself."""
+        return self.start(spec.executable, *spec_ros_args(spec, params_file), *extra_ros_args)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log()}" for p in self.processes)

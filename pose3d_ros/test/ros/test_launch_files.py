@@ -13,12 +13,14 @@ params and RViz files are picked up automatically.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import dataclasses
 import importlib
 import importlib.util
 import inspect
 import itertools
+import math
 import os
 import re
 import sys
@@ -112,6 +114,9 @@ STAND_IN_MODULES = (
     "launch.substitutions",
     "launch_ros",
     "launch_ros.actions",
+    "launch_ros.event_handlers",
+    "launch_ros.events",
+    "launch_ros.events.lifecycle",
     "launch_ros.descriptions",
     "launch_ros.parameter_descriptions",
     "launch_ros.substitutions",
@@ -226,7 +231,9 @@ def load_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> LaunchFile:
     description = module.generate_launch_description()
     assert isinstance(description, Recorded), description
     assert description.kind == "LaunchDescription", description
-    return LaunchFile(path, description, list(_walk(description)))
+    # An action is reachable several times (e.g. a LifecycleNode and the events naming it).
+    entities = list({id(e): e for e in _walk(description)}.values())
+    return LaunchFile(path, description, entities)
 
 
 @pytest.fixture(params=LAUNCH_FILES, ids=lambda p: p.name)
@@ -359,6 +366,65 @@ def file_problems(lf: LaunchFile) -> list[str]:
     return problems
 
 
+def lifecycle_problems(lf: LaunchFile) -> list[str]:
+    """Every managed node of the package is started with autostart off, configured once it is up
+    and activated when it reaches inactive from configuring (not after any deactivate)."""
+    from lifecycle_msgs.msg import Transition
+
+    def requests(entities: Any, transition_id: int) -> list[Recorded]:
+        """ChangeState events in `entities` for `transition_id`, by the node they match."""
+        out = []
+        for e in entities:
+            if e.kind != "EmitEvent":
+                continue
+            event = e.kwargs.get("event")
+            if getattr(event, "kind", "") != "ChangeState":
+                continue
+            if event.kwargs.get("transition_id") != transition_id:
+                continue
+            matcher = event.kwargs.get("lifecycle_node_matcher")
+            if getattr(matcher, "kind", "") == "matches_action":
+                out.append(matcher.arg(0, "action"))
+        return out
+
+    problems = []
+    top_level = list(lf.description.arg(0, "initial_entities") or [])
+    for node in lf.of_kind("LifecycleNode"):
+        if node.kwargs.get("package") != PACKAGE:
+            continue
+        exe = node.kwargs.get("executable")
+        overrides = [p for p in node.kwargs.get("parameters", []) if isinstance(p, dict)]
+        if not any(p.get("autostart") is False for p in overrides):
+            problems.append(f"{exe}: a LifecycleNode without autostart: False configures itself")
+        if "namespace" not in node.kwargs or "name" not in node.kwargs:
+            problems.append(f"{exe}: launch_ros' LifecycleNode needs name= and namespace=")
+        if not any(n is node for n in requests(top_level, Transition.TRANSITION_CONFIGURE)):
+            problems.append(f"{exe}: no configure request for it in the launch description")
+        handlers = [
+            h.arg(0, "event_handler")
+            for h in top_level
+            if h.kind == "RegisterEventHandler"
+            and getattr(h.arg(0, "event_handler"), "kind", "") == "OnStateTransition"
+        ]
+        activates = [
+            h
+            for h in handlers
+            if h.kwargs.get("target_lifecycle_node") is node
+            and h.kwargs.get("start_state") == "configuring"
+            and h.kwargs.get("goal_state") == "inactive"
+            and any(
+                n is node
+                for n in requests(h.kwargs.get("entities", []), Transition.TRANSITION_ACTIVATE)
+            )
+        ]
+        if len(activates) != 1:
+            problems.append(
+                f"{exe}: needs exactly one handler activating it on configuring -> inactive "
+                f"(found {len(activates)})"
+            )
+    return problems
+
+
 def _strings(value: Any, lf: LaunchFile) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -401,6 +467,100 @@ def test_referenced_files_exist_and_are_installed(launch_file):
     assert file_problems(launch_file) == []
 
 
+def test_managed_nodes_are_configured_then_activated(launch_file):
+    assert lifecycle_problems(launch_file) == []
+
+
+@pytest.mark.parametrize("name", ["pose3d.launch.py", "demo.launch.py"])
+def test_pose3d_node_is_launched_as_a_managed_node(name, monkeypatch):
+    lf = load_launch_file(PKG_DIR / "launch" / name, monkeypatch)
+    (pose3d,) = [n for n in lf.nodes if n.kwargs.get("executable") == "pose3d_node"]
+    assert pose3d.kind == "LifecycleNode"
+
+
+def test_lifecycle_check_finds_mistakes(tmp_path, monkeypatch):
+    """A managed node that would configure itself and is never configured or activated, and one
+    whose activation would also fire after every deactivate."""
+    bad = tmp_path / "bad_lifecycle.launch.py"
+    bad.write_text(
+        "from launch import LaunchDescription\n"
+        "from launch.actions import EmitEvent, RegisterEventHandler\n"
+        "from launch.events import matches_action\n"
+        "from launch_ros.actions import LifecycleNode\n"
+        "from launch_ros.event_handlers import OnStateTransition\n"
+        "from launch_ros.events.lifecycle import ChangeState\n"
+        "from lifecycle_msgs.msg import Transition\n"
+        "def generate_launch_description():\n"
+        "    a = LifecycleNode(package='pose3d_ros', executable='pose3d_node', name='a',\n"
+        "                      namespace='')\n"
+        "    b = LifecycleNode(package='pose3d_ros', executable='pose3d_node', name='b',\n"
+        "                      namespace='', parameters=[{'autostart': False}])\n"
+        "    def change(node, t):\n"
+        "        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),\n"
+        "                                           transition_id=t))\n"
+        "    return LaunchDescription([a, b, change(b, Transition.TRANSITION_CONFIGURE),\n"
+        "        RegisterEventHandler(OnStateTransition(target_lifecycle_node=b,\n"
+        "            goal_state='inactive',\n"
+        "            entities=[change(b, Transition.TRANSITION_ACTIVATE)]))])\n"
+    )
+    problems = lifecycle_problems(load_launch_file(bad, monkeypatch))
+    assert len(problems) == 4, problems
+    assert "without autostart: False" in problems[0]
+    assert "no configure request" in problems[1]
+    assert "found 0" in problems[2]  # a: no handler at all
+    assert "found 0" in problems[3]  # b: its handler lacks start_state='configuring'
+
+
+def test_demo_launch_starts_the_shared_demo_graph(monkeypatch):
+    """demo.launch.py's nodes are pose3d_ros.ros.demo_graph's specs: same executables, names,
+    fixed parameters and remappings; the launch file only supplies the launch arguments."""
+    from pose3d_ros.ros.demo_graph import demo_graph
+
+    lf = load_launch_file(PKG_DIR / "launch" / "demo.launch.py", monkeypatch)
+    ours = [n for n in lf.nodes if n.kwargs.get("package") == PACKAGE]
+    specs = demo_graph({})
+    assert [n.kwargs["executable"] for n in ours] == [s.executable for s in specs]
+    for node, spec in zip(ours, specs, strict=True):
+        assert node.kwargs["name"] == spec.name
+        assert node.kind == ("LifecycleNode" if spec.lifecycle else "Node")
+        remaps = [(lf.resolve(a), lf.resolve(b)) for a, b in node.kwargs["remappings"]]
+        assert remaps == list(spec.remappings)
+        params_file, overrides = node.kwargs["parameters"]
+        assert Path(lf.resolve(params_file)).name == spec.params_file
+        literal = {k: v for k, v in overrides.items() if not isinstance(v, Recorded)}
+        expected = dict(spec.parameters)
+        if spec.lifecycle:
+            expected["autostart"] = False
+        assert literal == expected
+    # Every topic of the graph is published by one node and used by another.
+    remapped = {b for n in ours for _, b in n.kwargs["remappings"]}
+    assert {"/image", "/camera_info", "/skeletons", "/markers"} <= remapped
+
+
+@pytest.mark.parametrize(
+    "path",
+    [PKG_DIR / "launch" / "demo.launch.py", PKG_DIR.parent / "pose3d_tools" / "pose3d_tools" /
+     "demo.py"],
+    ids=lambda p: p.name,
+)
+def test_demo_graph_is_described_once(path):
+    """Both demo.launch.py and `pose3d-tools demo` take their nodes from demo_graph: they import
+    it and name none of the package's node executables themselves."""
+    source = path.read_text()
+    tree = ast.parse(source)
+    imported = {
+        alias.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module == "pose3d_ros.ros.demo_graph"
+        for alias in n.names
+    }
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    called = {n.func.id for n in calls if isinstance(n.func, ast.Name)}
+    assert "demo_graph" in imported and "demo_graph" in called
+    named = [exe for exe in NODES if f'"{exe}"' in source or f"'{exe}'" in source]
+    assert named == [], f"{path.name} lists nodes itself: {named}"
+
+
 def test_camera_markers_launch_wiring(monkeypatch):
     lf = load_launch_file(PKG_DIR / "launch" / "camera_markers.launch.py", monkeypatch)
     by_exe = {n.kwargs["executable"]: n for n in lf.nodes}
@@ -417,12 +577,15 @@ def test_camera_markers_launch_wiring(monkeypatch):
         lf.resolve(a): lf.resolve(b)
         for a, b in by_exe["skeleton_markers_node"].kwargs["remappings"]
     }
+    # By default the node reads the topic it would read without the remap (its own name).
     assert remaps == {"skeletons": "skeletons"}
     rviz = by_exe["rviz2"]
     assert rviz.kwargs["condition"].kind == "IfCondition"
     assert lf.resolve(rviz.kwargs["condition"].arg(0, "predicate_expression")) == "true"
     args = [lf.resolve(a) for a in rviz.kwargs["arguments"]]
-    assert args == ["-d", str(PKG_DIR / "config" / "pose3d.rviz"), "-f", "camera_optical_frame"]
+    # RViz's fixed frame is the frame the video source stamps its images with.
+    frame_id = NODES["video_source_node"].defaults()["frame_id"]
+    assert args == ["-d", str(PKG_DIR / "config" / "pose3d.rviz"), "-f", frame_id]
 
 
 def test_the_checks_find_mistakes(tmp_path, monkeypatch):
@@ -544,22 +707,31 @@ def test_params_file_comments_every_parameter(path):
 
 
 def test_params_file_check_catches_drift(tmp_path):
+    """A file with a wrong type, a changed value, an unknown name, missing names and an unknown
+    section: each is reported, against the node's own defaults."""
+    spec = NODES["skeleton_markers_node"]
+    defaults = spec.defaults()
+    alpha = round(defaults["alpha"] / 2, 3)  # any other valid value
+    assert alpha != defaults["alpha"]
     drifted = tmp_path / "drift.yaml"
     drifted.write_text(
-        "/**/skeleton_markers:\n  ros__parameters:\n    lifetime_s: 1\n    alpha: 0.8\n"
-        "    colour: red\n"
+        "/**/skeleton_markers:\n  ros__parameters:\n    lifetime_s: 1\n"
+        f"    alpha: {alpha}\n    colour: red\n"
         "camera:\n  ros__parameters:\n    rate: 1.0\n"
     )
-    spec = "pose3d_ros.ros.skeleton_markers_node:SkeletonMarkersSettings"
+    listed = {"lifetime_s", "alpha"}
+    assert isinstance(defaults["lifetime_s"], float)
     assert params_file_problems(drifted) == [
         # an int for a float parameter: ROS would reject it at start-up
-        f"skeleton_markers: lifetime_s: 1 in the file, 0.5 in {spec}",
-        f"skeleton_markers: alpha: 0.8 in the file, 0.9 in {spec}",
+        f"skeleton_markers: lifetime_s: 1 in the file, {defaults['lifetime_s']!r} in "
+        f"{spec.settings}",
+        f"skeleton_markers: alpha: {alpha!r} in the file, {defaults['alpha']!r} in "
+        f"{spec.settings}",
         "skeleton_markers: unknown parameter 'colour'",
-        "skeleton_markers: parameters not listed: "
-        "['bone_width_m', 'joint_diameter_m', 'label_height_m']",
-        "section 'camera' is no known node (['pose3d', 'skeleton_markers', 'video_source'])",
+        f"skeleton_markers: parameters not listed: {sorted(set(defaults) - listed)}",
+        f"section 'camera' is no known node ({sorted(_specs_by_node_name())})",
     ]
+    assert sorted(set(defaults) - listed), "the dataclass has more than the two listed"
 
 
 def test_node_specs_name_real_nodes_and_settings_dataclasses():
@@ -615,4 +787,6 @@ def test_pose3d_rviz_shows_markers_and_image_in_the_camera_frame():
     assert {"Grid", "TF"} <= set(by_class)
     view = config["Visualization Manager"]["Views"]["Current"]
     assert view["Class"] == "rviz_default_plugins/Orbit"
-    assert view["Pitch"] == pytest.approx(-1.5697963)  # eye on -z, looking along +z
+    # Eye on -z looking along +z (the optical axis): pitch -pi/2, which RViz's orbit view clamps
+    # to -(pi/2 - 0.001) rad so the view never flips.
+    assert view["Pitch"] == pytest.approx(-(math.pi / 2 - 0.001))
