@@ -192,4 +192,5 @@ def test_corrupt_model_with_autostart_exits_2_naming_the_file_and_the_fix(ros_gr
     lines = [line for line in proc.log().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert str(corrupt) in lines[0] and "corrupt" in lines[0]
-    assert "pose3d models build" in lines[0]
+    # the tools' console script that builds the models, into the folder the node was given
+    assert f"pose3d-tools models build --model-dir {models}" in lines[0]
