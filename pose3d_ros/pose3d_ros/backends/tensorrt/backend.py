@@ -77,7 +77,7 @@ class TensorRTEngineSettings:
     )
     max_batch: int = setting(
         8,
-        "largest batch (people per inference) of the engine's optimisation profile; "
+        "Largest batch (people per inference) of the engine's optimisation profile; "
         "larger batches run in chunks",
         range=(1, 1024),
         read_only=True,
@@ -91,12 +91,12 @@ class TensorRTEngineSettings:
     )
     engine_dir: str = setting(
         "",
-        "folder of built engines (empty: $POSE3D_ENGINE_DIR, else ~/.cache/pose3d_ros/engines)",
+        "Folder of built engines (empty: $POSE3D_ENGINE_DIR, else ~/.cache/pose3d_ros/engines)",
         read_only=True,
     )
     allow_build: bool = setting(
         True,
-        "build a missing or stale engine at start-up (minutes for the image models); false: "
+        "Build a missing or stale engine at start-up (minutes for the image models); false: "
         "fail instead (build beforehand with `pose3d engine build`)",
         read_only=True,
     )
