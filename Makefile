@@ -6,12 +6,13 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 # Best-effort images up to 16 MB over shared memory without loss (Fast DDS profile).
 export FASTRTPS_DEFAULT_PROFILES_FILE := $(CURDIR)/pose3d_ros/config/fastdds_shm.xml
 
-.PHONY: setup test lint demo eval bench clean help
+.PHONY: setup test test-floor lint demo eval bench clean help
 
 help:
 	@echo "make setup  - install everything (apt, .venv, ROS 2 Jazzy wheels, messages, models, footage)"
 	@echo "make demo   - run the ROS graph on the embedded default footage, outputs in out/demo/"
-	@echo "make test   - lint + the whole test suite (sets up first if needed)"
+	@echo "make test   - lint + the whole test suite + test-floor (sets up first if needed)"
+	@echo "make test-floor - the runtime's non-ROS tests on the oldest numpy/OpenCV/SciPy (.venv-floor)"
 	@echo "make eval   - evaluate the shipped lifter checkpoints on Human3.6M S9/S11 (out/eval.json)"
 	@echo "make bench  - benchmarks (out/bench/)"
 
@@ -26,6 +27,12 @@ test: setup lint
 	@set -o pipefail; $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); code=$$?; \
 	if [ $$code -eq 5 ]; then echo "make test: pytest collected no tests - failing" >&2; exit 1; fi; \
 	exit $$code
+	@$(MAKE) --no-print-directory test-floor
+
+# The robot floor: the runtime's non-ROS tests on the oldest numpy / OpenCV / SciPy that install
+# (Humble and JetPack ship OpenCV 4.5.4, numpy 1.2x); its own venv, .venv-floor.
+test-floor: setup
+	@scripts/test_floor.sh -q
 
 demo: setup
 	$(VENV)/bin/pose3d-tools demo --out out/demo

@@ -38,7 +38,7 @@ fi
 PY="$VENV/bin/python"
 log "installing the oldest numpy / OpenCV / SciPy (requirements/floor.txt)"
 # Binary wheels only: the floor is what installs as-is, not what a compiler can be made to build.
-"$PY" -m pip install -q --only-binary=numpy,scipy,opencv-python-headless,onnxruntime,PyYAML \
+"$PY" -m pip install -q --only-binary=numpy,scipy,opencv-python-headless,onnxruntime,onnx,PyYAML \
   -r requirements/floor.txt
 # pose3d_ros without its dependencies (they are pinned above) and without ROS: the ROS layer is
 # never imported by the tests run here. Compat editable mode, as scripts/setup.sh, so the
