@@ -132,7 +132,7 @@ def _load(kind: str, model: dict[str, Any], args: argparse.Namespace) -> Backend
         if model["checkpoint"] is None:
             raise BackendError("no checkpoint (ONNX-only model)")
         return TorchBackend(model["checkpoint"], threads=args.threads)
-    select_backend(kind, None)  # fails fast (no GPU / module) with the reason
+    select_backend(kind, model["onnx"])  # fails fast (GPU, tensorrt, cuda-python, onnx) with why
     if kind == "onnxruntime":
         return create_backend("onnxruntime", model["onnx"], threads=args.threads)
     return create_backend(
