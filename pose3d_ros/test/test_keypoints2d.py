@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from pose3d_ros.assets import AssetError, verify_models
+from pose3d_ros.backends.base import TensorSpec
 from pose3d_ros.core.skeletons import BLAZEPOSE33, H36M17
 from pose3d_ros.stages.detection import load_person_detector
 from pose3d_ros.stages.keypoints2d import (
+    NUM_LANDMARKS,
     KeypointEstimator,
     Keypoints2D,
     KeypointSettings,
@@ -140,18 +142,69 @@ def test_to_h36m17_keeps_missing_joints_missing(messi):
 
 def test_crop_transform_round_trip_with_rotation():
     image = np.zeros((200, 300, 3), np.uint8)
-    image[120:124, 200:204] = 255  # a bright square centred at (202, 122) (corner origin)
+    image[120:124, 200:204] = 255  # pixel centres 200..203 x 120..123: centred at (201.5, 121.5)
     settings = KeypointSettings(crop_scale=1.0)
     box = np.array([[150.0, 60.0, 250.0, 160.0]])
     for angle in (0.0, 0.6, -1.2):
         M = crop_transforms(box, np.array([angle]), settings.crop_scale, 256)
-        Mc = M[0].copy()
-        Mc[:, 2] = M[0, :, :2] @ [0.5, 0.5] + M[0, :, 2] - 0.5
-        crop = cv2.warpAffine(image, Mc, (256, 256), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        crop = cv2.warpAffine(
+            image, M[0], (256, 256), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
         ys, xs = np.nonzero(crop[..., 0] > 100)
-        q = np.array([xs.mean() + 0.5, ys.mean() + 0.5])  # centre of mass, corner origin
+        q = np.array([xs.mean(), ys.mean()])  # centre of mass in crop pixel indices
         p = M[0, :, :2] @ q + M[0, :, 2]
-        assert np.hypot(*(p - (202, 122))) < 0.5, angle
+        assert np.hypot(*(p - (201.5, 121.5))) < 0.5, angle
+        # the crop's middle lands on the box centre
+        middle = M[0, :, :2] @ [127.5, 127.5] + M[0, :, 2]
+        np.testing.assert_allclose(middle, [200.0, 110.0], atol=1e-9)
+
+
+class _BlobFindingBackend:
+    """Stands in for BlazePose: puts every landmark on the intensity centroid of its crop,
+    reported the way the real network reports landmarks (from the crop's top-left corner, so a
+    pixel's centre is at index + 0.5)."""
+
+    name = "blob-finder"
+
+    def __init__(self, size: int = 256) -> None:
+        self.inputs = [TensorSpec("image", ("batch", size, size, 3), np.dtype(np.float32))]
+        self.outputs = [
+            TensorSpec("landmarks", ("batch", NUM_LANDMARKS * 5), np.dtype(np.float32)),
+            TensorSpec("presence", ("batch", 1), np.dtype(np.float32)),
+        ]
+
+    def describe(self) -> str:
+        return self.name
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        crops = feeds["image"][..., 0].astype(np.float64)
+        n, h, w = crops.shape
+        ys, xs = np.mgrid[0:h, 0:w]
+        mass = crops.sum(axis=(1, 2))
+        cx = (crops * xs).sum(axis=(1, 2)) / mass + 0.5
+        cy = (crops * ys).sum(axis=(1, 2)) / mass + 0.5
+        lm = np.zeros((n, NUM_LANDMARKS, 5), np.float32)
+        lm[..., 0], lm[..., 1] = cx[:, None], cy[:, None]
+        lm[..., 3] = 10.0  # visibility logit: confident
+        return {"landmarks": lm.reshape(n, -1), "presence": np.ones((n, 1), np.float32)}
+
+
+def test_keypoints_are_in_pixel_centre_coordinates():
+    # Known answer: a Gaussian blob whose samples are taken at pixel centres (the OpenCV / ROS
+    # convention of core/camera.py) around the integer pixel (211, 137). A perfect landmark
+    # model that reports where the blob is in its crop must give back (211, 137) exactly, not
+    # (211.5, 137.5): a half-pixel error would shift every back-projected ray.
+    true = np.array([211.0, 137.0])
+    rows, cols = np.mgrid[0:240, 0:320]
+    blob = np.exp(-((cols - true[0]) ** 2 + (rows - true[1]) ** 2) / (2 * 4.0**2))
+    image = np.repeat(np.round(255 * blob).astype(np.uint8)[..., None], 3, axis=2)
+    estimator = KeypointEstimator(_BlobFindingBackend(), KeypointSettings(crop_scale=1.0))
+    boxes = np.array([[170.0, 95.0, 250.0, 175.0], [180.0, 100.0, 250.0, 170.0]])
+    for angles in (None, np.array([0.4, -1.0])):
+        kp = estimator.estimate(image, boxes, angles)
+        assert (kp.confidence > 0).all()
+        err = np.hypot(*(kp.points.reshape(-1, 2) - true).T)
+        assert err.max() < 0.05, (angles, err.max())
 
 
 def test_tracking_crops_from_keypoints(models, messi):

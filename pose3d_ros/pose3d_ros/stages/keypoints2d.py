@@ -12,8 +12,14 @@ Confidence of a joint = sigmoid(visibility logit) x person presence. A joint is 
 person's presence is below ``min_presence``. ``to_h36m17`` (and ``convert``) keep missing
 joints missing.
 
-Coordinates are continuous pixel coordinates whose origin is the top-left *corner* of the image
-(pixel (i, j) spans [j, j+1] x [i, i+1]), the convention of the detector's boxes.
+Pixel convention: OpenCV's and ROS's (REP-104 / image_geometry), that of ``core/camera.py``: the
+*centre* of the top-left pixel is (0, 0), so pixel (row i, column j) spans [j-0.5, j+0.5] x
+[i-0.5, i+0.5] and the image spans [-0.5, w-0.5] x [-0.5, h-0.5]. Boxes, crop maps and the
+returned keypoints are all in it, and ``cv2.warpAffine`` takes the crop maps as they are. The
+one exception is the network's own output: BlazePose reports landmarks from the crop's top-left
+*corner* (MediaPipe's normalised coordinates x crop size, a pixel centre at i + 0.5); ``decode``
+converts them at that boundary. A constant half-pixel error here would otherwise shift every
+ray, and so every metric placement.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from pose3d_ros.core.parameters import setting
 from pose3d_ros.core.skeletons import BLAZEPOSE33, H36M17, mapping
 
 NUM_LANDMARKS = 39  # 33 BlazePose joints + 6 auxiliary ROI points
+# Where the network's landmark coordinates put the centre of the crop's top-left pixel: 0.5
+# (they are measured from the crop's corner); subtracting it gives pixel-centre coordinates.
+_MODEL_PIXEL_ORIGIN = 0.5
 _L_SHOULDER, _R_SHOULDER = BLAZEPOSE33.index("l_shoulder"), BLAZEPOSE33.index("r_shoulder")
 _L_HIP, _R_HIP = BLAZEPOSE33.index("l_hip"), BLAZEPOSE33.index("r_hip")
 
@@ -101,10 +110,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def crop_transforms(
     boxes: np.ndarray, angles: np.ndarray | None, crop_scale: float, size: int
 ) -> np.ndarray:
-    """(N, 2, 3) affine maps from crop pixels (corner origin) to image pixels (corner origin).
+    """(N, 2, 3) affine maps from crop pixels to image pixels, both with pixel centres at
+    integers (the module's convention), ready for ``cv2.warpAffine(..., WARP_INVERSE_MAP)``.
 
     The crop is a square of side ``crop_scale * max(w, h)`` centred on the box, rotated by
-    ``angles`` (radians; the crop's "up" points along (sin a, -cos a) in the image).
+    ``angles`` (radians; the crop's "up" points along (sin a, -cos a) in the image). The
+    crop's middle, (size - 1) / 2 in its pixel-centre coordinates, lands on the box centre.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     centre = 0.5 * (boxes[:, :2] + boxes[:, 2:])
@@ -115,16 +126,16 @@ def crop_transforms(
     M = np.empty((len(boxes), 2, 3))
     M[:, 0, 0], M[:, 0, 1] = cos, -sin
     M[:, 1, 0], M[:, 1, 1] = sin, cos
-    half = np.full(2, size / 2.0)
-    M[:, :, 2] = centre - M[:, :, :2] @ half
+    middle = np.full(2, (size - 1) / 2.0)
+    M[:, :, 2] = centre - M[:, :, :2] @ middle
     return M
 
 
-def _corner_to_centre(M: np.ndarray) -> np.ndarray:
-    """The same map in OpenCV's pixel-centre convention (p_c = p_e - 0.5), for warpAffine."""
-    out = M.copy()
-    out[:, 2] = M[:, :2] @ np.full(2, 0.5) + M[:, 2] - 0.5
-    return out
+def landmarks_to_image(M: np.ndarray, landmarks_xy: np.ndarray) -> np.ndarray:
+    """(N, K, 2) network landmarks (crop pixels from the crop's corner) -> image pixels (centres
+    at integers): the one conversion between the model's convention and ours."""
+    crop_px = np.asarray(landmarks_xy, dtype=np.float64) - _MODEL_PIXEL_ORIGIN
+    return np.einsum("nij,nkj->nki", M[:, :, :2], crop_px) + M[:, None, :, 2]
 
 
 def angles_from_keypoints(points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -202,7 +213,7 @@ class KeypointEstimator:
         for i, m in enumerate(M):
             cv2.warpAffine(
                 image_bgr,
-                _corner_to_centre(m),
+                m,
                 (self.size, self.size),
                 dst=batch[i],
                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -240,14 +251,14 @@ class KeypointEstimator:
         n = len(M)
         lm = out["landmarks"].reshape(n, NUM_LANDMARKS, 5)[:, :33]
         presence = out["presence"].reshape(n).astype(np.float32)
-        points = np.einsum("nij,nkj->nki", M[:, :, :2], lm[..., :2]) + M[:, None, :, 2]
+        points = landmarks_to_image(M, lm[..., :2])
         conf = _sigmoid(lm[..., 3]) * presence[:, None]
         missing = conf < s.joint_threshold
         missing |= (presence < s.min_presence)[:, None]
         if s.drop_outside_image:
             h, w = image_hw
             x, y = points[..., 0], points[..., 1]
-            missing |= (x < 0) | (y < 0) | (x > w) | (y > h)
+            missing |= (x < -0.5) | (y < -0.5) | (x > w - 0.5) | (y > h - 0.5)
         conf = np.where(missing, 0.0, conf)
         world = None
         if "world_landmarks" in out:
