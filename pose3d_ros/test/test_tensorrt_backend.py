@@ -335,3 +335,15 @@ def test_engine_build_cli_fails_in_one_line_without_tensorrt(tmp_path, capsys):
     assert args.func(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: backend 'tensorrt' cannot run here") and "\n" not in err
+
+
+def test_latency_percentiles_of_engine_build():
+    """`pose3d engine build` reports percentiles of its timed runs; on 1..100 ms the linear
+    interpolation percentile of p is 1 + 99 p / 100."""
+    from pose3d_ros.backends.engine_commands import _percentiles
+
+    stats = _percentiles([float(v) for v in range(100, 0, -1)])  # order must not matter
+    assert stats["p50_ms"] == pytest.approx(50.5)
+    assert stats["p95_ms"] == pytest.approx(95.05)
+    assert stats["p99_ms"] == pytest.approx(99.01)
+    assert (stats["mean_ms"], stats["min_ms"]) == (pytest.approx(50.5), 1.0)
