@@ -34,9 +34,14 @@ def add_engine_parser(sub: argparse._SubParsersAction) -> None:
     b = esub.add_parser("build", help="build (or reuse from the cache) a TensorRT engine")
     b.add_argument("--onnx", required=True, help="exported model (.onnx)")
     prec = b.add_mutually_exclusive_group()
-    prec.add_argument("--fp32", dest="precision", action="store_const", const="fp32")
-    prec.add_argument("--fp16", dest="precision", action="store_const", const="fp16")
-    prec.add_argument("--int8", dest="precision", action="store_const", const="int8")
+    for precision in ("fp32", "fp16", "int8"):
+        prec.add_argument(
+            f"--{precision}",
+            dest="precision",
+            action="store_const",
+            const=precision,
+            help=f"{precision} engine (node: pipeline.tensorrt.precision)",
+        )
     defaults = TensorRTSettings()
     b.set_defaults(precision=defaults.precision)
     b.add_argument(
@@ -49,7 +54,12 @@ def add_engine_parser(sub: argparse._SubParsersAction) -> None:
         "--calib",
         help="int8: .npy of real lifter inputs (made on a PC by `pose3d-tools calib`)",
     )
-    b.add_argument("--workspace-mb", type=int, default=defaults.workspace_mb)
+    b.add_argument(
+        "--workspace-mb",
+        type=int,
+        default=defaults.workspace_mb,
+        help="builder workspace, MiB (node: pipeline.tensorrt.workspace_mb)",
+    )
     b.add_argument(
         "--engine-dir",
         "--cache-dir",
