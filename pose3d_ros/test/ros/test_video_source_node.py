@@ -8,7 +8,11 @@ import math
 import cv2
 import numpy as np
 import pytest
+from bag_files import FRAME_ID as BAG_FRAME_ID
+from bag_files import K as BAG_K
+from bag_files import data_file, write_camera_bag
 from rclpy.qos import QoSProfile
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros.core.camera import CameraModel, save_camera_yaml
@@ -113,3 +117,57 @@ def test_bad_parameters_fail_with_the_reason(ros_graph, params, message):
     assert proc.wait(20) == 2
     log = proc.log()
     assert message in log and "Traceback" not in log, log
+
+
+# --- rosbag2 replay -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("topic", ["/cam/image_raw", "/cam/image_raw/compressed"])
+def test_replays_a_bag_topic_with_its_headers_and_camera_info(ros_graph, tmp_path, storage, topic):
+    """A recorded camera replayed into another process: every frame, its pixels, its recorded
+    header (stamp and frame_id, for use_sim_time) and the bag's intrinsics; /clock follows the
+    recorded stamps."""
+    bag = tmp_path / "bag"
+    recorded = write_camera_bag(bag, storage)
+    images = _collect(ros_graph, Image, "image")
+    infos = _collect(ros_graph, CameraInfo, "camera_info")
+    clock: list[Clock] = []
+    ros_graph.node.create_subscription(Clock, "/clock", clock.append, QoSProfile(depth=100))
+    proc = ros_graph.start(
+        "video_source_node",
+        "-p", f"input:={bag}",
+        "-p", f"bag_topic:={topic}",
+        "-p", "publish_clock:=true",
+        "-p", "wait_for_subscribers:=1",
+    )  # fmt: skip
+    assert proc.wait(30) == 0, proc.log()  # ends by itself at the end of the recording
+    n = len(recorded)
+    ros_graph.spin_until(lambda: len(images) >= n and len(infos) >= n, 10, "the replayed frames")
+    assert len(images) == n
+    assert "the recorded timing" in proc.log()
+    for img, info, rec in zip(images, infos, recorded, strict=True):
+        stamp_ns = img.header.stamp.sec * 1_000_000_000 + img.header.stamp.nanosec
+        assert stamp_ns == rec.stamp_ns
+        assert img.header.frame_id == BAG_FRAME_ID
+        assert info.header == img.header
+        pixels = np.frombuffer(bytes(img.data), np.uint8).reshape(img.height, img.width, 3)
+        np.testing.assert_array_equal(pixels, rec.image)  # raw and PNG are lossless
+        np.testing.assert_allclose(info.k, BAG_K)
+        assert info.distortion_model == "plumb_bob"
+    ros_graph.spin_until(lambda: len(clock) >= n, 10, "/clock")
+    assert [c.clock for c in clock[:n]] == [m.header.stamp for m in images]
+    assert "ASSUMING" not in proc.log()  # the bag's camera_info, no field-of-view guess
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_corrupt_bag_exits_2_in_one_line(ros_graph, tmp_path, storage):
+    bag = tmp_path / "bag"
+    write_camera_bag(bag, storage)
+    data_file(bag).write_bytes(b"\x00not a bag" * 100)
+    proc = ros_graph.start(
+        "video_source_node", "-p", f"input:={bag}", "-p", "bag_topic:=/cam/image_raw"
+    )
+    assert proc.wait(30) == 2, proc.log()
+    lines = [line for line in proc.log().splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot start" in lines[0] and str(bag) in lines[0], lines
