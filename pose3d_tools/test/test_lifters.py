@@ -1,10 +1,13 @@
-"""Lifter contract tests: shapes, root, missing joints, DCT low-pass, Intra-Part Constraint,
-parameter budgets, config round trip and PoseCLR."""
+"""Lifter contract tests: shapes, root, missing joints, which input frames an output frame
+depends on, the DCT basis against scipy's, DCT low-pass, Intra-Part Constraint, parameter counts
+from the layer formulas, config round trip and PoseCLR."""
 
 import json
 import math
 
+import numpy as np
 import pytest
+import scipy.fft
 import torch
 
 from pose3d_ros.core.skeletons import H36M17
@@ -91,8 +94,38 @@ def test_nanohtnet_window_checked():
     model = build_lifter("nanohtnet")
     with pytest.raises(ValueError):
         model(torch.randn(1, model.config.frames - 1, 17, 3))
-    assert model.output_index == model.config.frames - 1
+    assert model.output_index == model.config.frames - 1  # causal: the newest frame
+    # centred: the middle of 243 frames, 121 before it and 121 after it
     assert build_lifter("nanohtnet", {"preset": "t243_centred"}).output_index == 121
+
+
+def _frame_jacobian(model, frames: int, out_frame: int) -> torch.Tensor:
+    """(T,) how much output frame ``out_frame`` responds to each input frame (gradient norm)."""
+    x = torch.randn(1, frames, 17, 3, requires_grad=True)
+    model(x)[0, out_frame].square().sum().backward()
+    return x.grad[0].flatten(1).norm(dim=1)
+
+
+def test_htnet_lifts_each_frame_alone():
+    """A single-frame lifter given T frames: output frame t depends on input frame t only, so
+    shuffling the frames shuffles the output the same way."""
+    torch.manual_seed(0)
+    model = build_lifter("htnet", {"depth": 1}).eval()
+    reach = _frame_jacobian(model, 5, 2)
+    assert reach[2] > 0 and torch.all(reach[[0, 1, 3, 4]] == 0), reach
+    x = torch.randn(2, 5, 17, 3)
+    order = torch.tensor([3, 0, 4, 1, 2])
+    assert torch.allclose(model(x[:, order]), model(x)[:, order], atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_nanohtnet_read_frame_uses_the_whole_window(causal):
+    """The frame the runtime reads sees every frame of its window, the oldest included (a window
+    that silently ignored part of itself would waste latency)."""
+    torch.manual_seed(0)
+    model = build_lifter("nanohtnet", {"depth": 1, "causal": causal}).eval()
+    reach = _frame_jacobian(model, model.config.frames, model.output_index)
+    assert torch.all(reach > 0), reach
 
 
 # ---------------------------------------------------------------- DCT low-pass
@@ -103,6 +136,19 @@ def test_dct_basis_orthonormal(frames, k):
     b = dct_basis(frames, k).double()
     assert b.shape == (frames, k)
     assert torch.allclose(b.t() @ b, torch.eye(k, dtype=torch.float64), atol=1e-5)
+
+
+@pytest.mark.parametrize("frames,k", [(27, 9), (81, 9), (16, 16)])
+def test_dct_basis_is_scipys_orthonormal_dct_ii(frames, k):
+    """Known answer from an independent implementation: column k of the basis is row k of the
+    orthonormal DCT-II matrix (scipy.fft.dct of the identity)."""
+    reference = scipy.fft.dct(np.eye(frames), type=2, norm="ortho", axis=0)  # (T, T), c = M @ x
+    np.testing.assert_allclose(dct_basis(frames, k).double().numpy(), reference[:k].T, atol=1e-6)
+    # and by hand: the DC column is flat at 1/sqrt(T), column 1 is a half cosine, odd about the
+    # window's centre
+    b = dct_basis(frames, k).double()
+    assert torch.allclose(b[:, 0], torch.full((frames,), frames**-0.5, dtype=torch.float64))
+    assert torch.allclose(b[:, 1], -b.flip(0)[:, 1], atol=1e-7)
 
 
 @pytest.mark.parametrize("frames,k", [(27, 9), (243, 9)])
@@ -168,29 +214,109 @@ def test_intra_part_constraint_uses_parent_joint():
 
 
 # ---------------------------------------------------------------- sizes and configs
+# Parameter counts from the layer formulas, not from the code: Linear(i, o) has i*o weights plus
+# o biases, LayerNorm(d) 2d, a learnable (r, c) table r*c. Each term is (numbers, tensors), so
+# the state_dict layout a checkpoint depends on is pinned by the architecture, not by a reading
+# of its own output.
+J = 17
+PART_SLOTS = max(len(p) for p in H36M17.parts.values())  # torso: spine, thorax, neck, head = 4
 
 
-def _params(model):
-    return sum(p.numel() for p in model.parameters())
+def _linear(i: int, o: int, bias: bool = True) -> tuple[int, int]:
+    return i * o + (o if bias else 0), 2 if bias else 1
 
 
-def test_parameter_budgets():
-    htnet = _params(build_lifter("htnet"))
-    nano = _params(build_lifter("nanohtnet"))
-    assert 0.25e6 <= htnet <= 1.0e6, htnet  # CPU-trainable HTNet (~0.3 M)
-    assert 0.05e6 <= nano <= 0.5e6, nano  # CPU-trainable NanoHTNet (< 0.5 M)
-    paper = _params(build_lifter("htnet", {"preset": "paper"}))
-    assert 1.5e6 <= paper <= 3.5e6, paper  # published HTNet: 3.05 M
-    # ETST: the window length adds no parameters except the K-mixing (fixed K)
-    assert _params(build_lifter("nanohtnet", {"preset": "t243"})) == nano
+def _norm(d: int) -> tuple[int, int]:
+    return 2 * d, 2
 
 
-@pytest.mark.parametrize("name,tensors,numel", [("htnet", 120, 287937), ("nanohtnet", 135, 146709)])
-def test_default_state_dict_is_stable(name, tensors, numel):
-    """Checkpoints store (name, config, state_dict): changing the default architecture breaks
-    every trained checkpoint. Update these numbers only together with new checkpoints."""
-    sd = build_lifter(name).state_dict()
-    assert (len(sd), sum(v.numel() for v in sd.values())) == (tensors, numel)
+def _table(rows: int, cols: int) -> tuple[int, int]:
+    return rows * cols, 1
+
+
+def _sum(*terms: tuple[int, int]) -> tuple[int, int]:
+    return sum(t[0] for t in terms), sum(t[1] for t in terms)
+
+
+def _mlp(d: int, hidden: int) -> tuple[int, int]:
+    return _sum(_linear(d, hidden), _linear(hidden, d))
+
+
+def _graph_conv(i: int, o: int) -> tuple[int, int]:
+    """Learnable (J, J) adjacency offset, self weights with bias, neighbour weights without."""
+    return _sum(_table(J, J), _linear(i, o), _linear(i, o, bias=False))
+
+
+def _mixer(dim: int, mlp: int, gcn: int) -> tuple[int, int]:
+    """One Hierarchical Mixer: channels split in three levels of dim/3 each, then a channel MLP."""
+    d = dim // 3
+    joint = _sum(_norm(d), _graph_conv(d, gcn), _graph_conv(gcn, d), _norm(d))
+    part = _sum(  # part token from PART_SLOTS reference-relative features, + parent/bone terms
+        _norm(d), _linear(d * PART_SLOTS, d), _norm(d), _mlp(d, max(d, mlp // 3)),
+        _linear(d, d), _linear(d, d, bias=False),
+    )
+    body = _sum(_norm(d), _linear(d, 3 * d), _linear(d, d))  # attention: qkv + projection
+    return _sum(joint, part, body, _norm(dim), _mlp(dim, mlp))
+
+
+def _htnet_size(c: HTNetConfig) -> tuple[int, int]:
+    embed = _sum(_linear(c.in_channels, c.embed_dim), _table(J, c.embed_dim))
+    blocks = [_mixer(c.embed_dim, c.mlp_hidden, c.gcn_hidden)] * c.depth
+    head = _sum(_norm(c.embed_dim), _linear(c.embed_dim, 3))
+    return _sum(embed, *blocks, _norm(c.embed_dim), head)
+
+
+def _nanohtnet_size(c: NanoHTNetConfig) -> tuple[int, int]:
+    d, k = c.embed_dim, c.dct_coefficients
+    embed = _sum(_linear(c.in_channels, d), _table(J, d))
+    freq = _table(k, d)  # learnable code per DCT coefficient; the window length T adds nothing
+    temporal = _sum(_norm(d), _mlp(k, c.temporal_hidden) if c.temporal_hidden else _linear(k, k))
+    blocks = [_sum(_mixer(d, c.mlp_hidden, c.gcn_hidden), temporal)] * c.depth
+    head = _sum(_norm(d), _linear(d, 3))
+    return _sum(embed, freq, *blocks, _norm(d), _norm(d), head)
+
+
+def _size(model) -> tuple[int, int]:
+    sd = model.state_dict()
+    return sum(v.numel() for v in sd.values()), len(sd)
+
+
+@pytest.mark.parametrize(
+    "name,config",
+    [
+        ("htnet", {}),
+        ("htnet", {"preset": "paper"}),
+        ("htnet", {"depth": 1, "embed_dim": 48, "mlp_hidden": 30, "num_heads": 1}),
+        ("nanohtnet", {}),
+        ("nanohtnet", {"preset": "t243"}),
+        ("nanohtnet", {"preset": "paper"}),
+    ],
+    ids=json.dumps,
+)
+def test_state_dict_matches_the_architecture(name, config):
+    """Checkpoints store (name, config, state_dict): the weights must be exactly the layers the
+    architecture describes (a changed layer breaks every trained checkpoint)."""
+    model = build_lifter(name, config)
+    expected = (_htnet_size if name == "htnet" else _nanohtnet_size)(model.config)
+    assert _size(model) == expected
+    assert expected[0] == sum(p.numel() for p in model.parameters())  # no weights in buffers
+
+
+def test_sizes_match_the_documented_budgets():
+    """The config docstrings promise 0.29 M (HTNet small), 2.2 M (HTNet paper layout), 0.15 M
+    (NanoHTNet) and 1.5 M (NanoHTNet paper layout) parameters."""
+    for config, documented in (
+        (HTNetConfig(), 0.29e6),
+        (HTNetConfig.preset("paper"), 2.2e6),
+    ):
+        assert _htnet_size(config)[0] == pytest.approx(documented, rel=0.05)
+    for config, documented in (
+        (NanoHTNetConfig(), 0.15e6),
+        (NanoHTNetConfig.preset("paper"), 1.5e6),
+    ):
+        assert _nanohtnet_size(config)[0] == pytest.approx(documented, rel=0.05)
+    # ETST: the window length adds no parameters (the DCT basis is a fixed buffer)
+    assert _nanohtnet_size(NanoHTNetConfig.preset("t243")) == _nanohtnet_size(NanoHTNetConfig())
 
 
 @pytest.mark.parametrize("name,cls", [("htnet", HTNetConfig), ("nanohtnet", NanoHTNetConfig)])
