@@ -178,7 +178,9 @@ class OnnxRuntimeBackend(Backend):
                 provider_args.append(p)
 
         options_ = ort.SessionOptions()
-        options_.log_severity_level = 3
+        # Fatal only: every failure is raised as BackendError with ORT's message, and the node
+        # logs each kind once; ORT's own line per failed run would repeat it on every frame.
+        options_.log_severity_level = 4
         options_.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, _LEVEL_NAMES[s.graph_optimization]
         )
