@@ -314,7 +314,7 @@ class Pose3DNode(LifecycleNode):
         self._failure_kinds.add(kind)
         self.get_logger().error(
             f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
-            f"{type(error).__name__}: {error} (further {kind} failures are only counted in "
+            f"{type(error).__name__}: {error} (later failures of this kind are only counted in "
             "/diagnostics frames_failed)"
         )
 
