@@ -29,3 +29,18 @@ def footage() -> Path:
         pytest.fail(f"footage missing in {d}: run `make setup`, or set {FOOTAGE_ENV} to a folder "
                     "with opencv-doc's vtest.avi, messi5.jpg and basketball1/2.png")
     return d
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The built 2D models and the shipped lifters, verified (`make setup` builds them)."""
+    from pose3d_ros.assets import find_model_dir, lifter_path, verify_models
+
+    d = find_model_dir()
+    try:
+        verify_models(d, ("person_detector", "blazepose_full"))
+        for lifter in ("htnet_small", "nanohtnet_t27_causal"):
+            lifter_path(lifter, d)  # the shipped exports; raises if missing
+    except Exception as e:
+        pytest.fail(f"models not built in {d} ({e}): run `make setup`")
+    return d

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.assets import find_model_dir, lifter_path, verify_models
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import build_settings
 from pose3d_ros.core.poses import PersonPose, TrackState
@@ -102,18 +101,6 @@ def assert_adult_bones(pose: PersonPose, lifter: str) -> None:
     bad = {n: round(b, 3) for n, b, a, z in zip(names, bones, lo, hi, strict=True)
            if not a < b < z}
     assert not bad, f"bones (named by their end joint) outside S1's range: {bad}"
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    d = find_model_dir()
-    try:
-        verify_models(d, ("person_detector", "blazepose_full"))
-    except Exception as e:
-        pytest.fail(f"models not built in {d} ({e}): run `make setup`")
-    for lifter in ("htnet_small", "nanohtnet_t27_causal"):
-        lifter_path(lifter, d)  # the shipped exports; raises if missing
-    return d
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from pose3d_ros.assets import AssetError, find_model_dir, verify_models
-
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "pose3d_ros" / "pose3d_ros"
 VENV_BIN = Path(sys.executable).parent
@@ -87,16 +85,6 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def models() -> Path:
-    d = find_model_dir()
-    try:
-        verify_models(d, ("person_detector", "blazepose_full"))
-    except AssetError as e:
-        pytest.fail(f"models not built in {d} ({e}): run `make setup`")
-    return d
-
-
 @pytest.fixture
 def blocked_env(tmp_path) -> tuple[dict[str, str], Path]:
     """Environment for a subprocess in which the forbidden packages cannot be imported."""
@@ -130,7 +118,7 @@ def test_blocker_refuses_torch(blocked_env):
     assert _blocker_lines(log) == ["installed", "refused torch"]
 
 
-def test_pipeline_runs_without_torch(blocked_env, models, footage):
+def test_pipeline_runs_without_torch(blocked_env, model_dir, footage):
     env, log = blocked_env
     image = str(footage / "messi5.jpg")
     proc = _run([sys.executable, "-c", PIPELINE_SCRIPT, image, *NOT_FOR_THE_RUNTIME], env)
@@ -143,7 +131,7 @@ def test_pipeline_runs_without_torch(blocked_env, models, footage):
     assert _blocker_lines(log) == ["installed", "refused torch"]
 
 
-def test_pose3d_run_without_torch(blocked_env, models, footage, tmp_path):
+def test_pose3d_run_without_torch(blocked_env, model_dir, footage, tmp_path):
     env, log = blocked_env
     out = tmp_path / "run"
     _run([str(VENV_BIN / "pose3d"), "run", "--input", str(footage / "messi5.jpg"),
