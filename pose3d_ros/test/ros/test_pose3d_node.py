@@ -83,6 +83,7 @@ def vtest_depth_band(fx: float) -> tuple[float, float]:
 
 BURST_FRAMES = 60
 BURST_RATE_HZ = 30.0
+WARM_FRAMES = 6  # more than detect_every: the fastest frames (tracked crops) are among them
 
 
 @pytest.fixture(autouse=True)
@@ -578,11 +579,15 @@ def test_only_the_newest_frame_is_processed(ros_graph, messi):
     peer = Peer(ros_graph)
     peer.wait_connected()
     good = _image(messi)
-    peer.expect_answer(lambda: peer.send(good), "a first frame")  # warm: models, discovery
-    # 30 Hz is far faster than a CPU processes a frame; on a faster machine, go faster too.
-    first = peer.status_after(0.0, lambda s: "stage_ms.total" in s, "processing time")
-    # 10x the first frame's rate: later frames (tracked crops, no detector) are faster.
-    rate_hz = min(500.0, max(BURST_RATE_HZ, 1e4 / float(first["stage_ms.total"])))
+    # Warm up (models, discovery, tracking) and learn how fast frames of this kind are processed:
+    # later frames follow the tracked crops and skip the detector, so they are the fast ones.
+    for _ in range(WARM_FRAMES):
+        peer.expect_answer(lambda: peer.send(good), "a warm-up frame")
+    peer.status_after(time.monotonic(), lambda s: True, "diagnostics after the warm-up")
+    totals = [float(st["stage_ms.total"]) for _, st in peer.statuses if "stage_ms.total" in st]
+    fastest_ms = min(totals)
+    # 10x faster than the fastest frame was processed (30 Hz at least, 500 Hz at most).
+    rate_hz = min(500.0, max(BURST_RATE_HZ, 1e4 / fastest_ms))
 
     sent: list[tuple[int, int]] = []
     start = time.monotonic()
