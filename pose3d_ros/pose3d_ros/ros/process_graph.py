@@ -28,7 +28,7 @@ def parameter_arg(name: str, value: Any) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = value if isinstance(yaml.safe_load(value or "''"), str) else json.dumps(value)
+        text = value if isinstance(yaml.safe_load(value), str) else json.dumps(value)
     else:
         text = repr(value)
     return f"{name}:={text}"
