@@ -134,9 +134,14 @@ def test_search_order_environment_then_checkout_then_share_then_user_dir(
     assert find_model_dir() == copied
     # an explicit folder is the only candidate: no silent fallback to another build
     assert model_dir_candidates(tmp_path / "elsewhere") == [tmp_path / "elsewhere"]
-    # a folder without a manifest is skipped in favour of the next one that has one
+    # a folder without a manifest is skipped in favour of the next one that has one (a checkout
+    # of our own: the real one has no built models in a colcon workspace)
+    checkout = tmp_path / "checkout"
+    (checkout / "data" / "models").mkdir(parents=True)
+    (checkout / "data" / "models" / assets.MANIFEST).write_text("{}")
+    monkeypatch.setattr(assets, "source_tree", lambda: checkout)
     monkeypatch.setenv(assets.MODEL_DIR_ENV, str(tmp_path / "empty"))
-    assert find_model_dir() == default[0]
+    assert find_model_dir() == checkout / "data" / "models"
 
 
 def test_shipped_lifters_are_found_and_a_model_dir_export_overrides_them(copied):

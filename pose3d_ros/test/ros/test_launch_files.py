@@ -546,6 +546,8 @@ def test_demo_launch_starts_the_shared_demo_graph(monkeypatch):
 def test_demo_graph_is_described_once(path):
     """Both demo.launch.py and `pose3d-tools demo` take their nodes from demo_graph: they import
     it and name none of the package's node executables themselves."""
+    if not path.exists():  # a colcon workspace holds pose3d_ros without pose3d_tools
+        pytest.skip(f"{path.name}: pose3d_tools is not beside pose3d_ros here")
     source = path.read_text()
     tree = ast.parse(source)
     imported = {
