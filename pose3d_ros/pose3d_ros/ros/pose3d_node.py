@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass
 
@@ -178,6 +179,11 @@ class Pose3DNode(LifecycleNode):
             self._configure_error = e
             if not self._quiet_configure:
                 self.get_logger().error(f"configure failed: {e}")
+            return TransitionCallbackReturn.FAILURE
+        except Exception as e:  # a bug: rclpy would swallow it, so say what happened
+            self._configure_error = e
+            if not self._quiet_configure:
+                self.get_logger().error(f"configure failed:\n{traceback.format_exc()}")
             return TransitionCallbackReturn.FAILURE
         with self._pipeline_lock:
             self.pipeline = pipeline
