@@ -248,6 +248,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         },
         "backend": diag.get("backend", ""),
         "bag": str(out_dir / "bag"),
+        "bag_messages": dict(observer.bag.counts),  # per topic
         "video": str(out_dir / "demo.mp4"),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

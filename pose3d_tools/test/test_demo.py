@@ -50,6 +50,8 @@ def test_demo_bag_holds_the_input_as_jpeg_beside_the_skeletons(tmp_path):
     assert types[COMPRESSED_IMAGE_TOPIC] == "sensor_msgs/msg/CompressedImage"
     images = by_topic[COMPRESSED_IMAGE_TOPIC]
     assert len(images) == FRAMES
+    written = {topic: n for topic, n in summary["bag_messages"].items() if n}
+    assert written == {topic: len(msgs) for topic, msgs in by_topic.items()}
     assert by_topic[SKELETONS_TOPIC] and MARKERS_TOPIC in types
 
     # Each image carries its camera's header: the same stamps as the recorded camera_info.
