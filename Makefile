@@ -20,7 +20,7 @@ setup:
 	@scripts/setup.sh
 
 lint: setup
-	$(VENV)/bin/ruff check pose3d_ros pose3d_msgs pose3d_tools scripts
+	$(VENV)/bin/ruff check pose3d_ros pose3d_msgs pose3d_tools scripts test
 
 # pytest exits 5 when it collected no test: that is a failure here, as is any other non-zero code.
 test: setup lint
