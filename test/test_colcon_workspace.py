@@ -101,12 +101,15 @@ def test_pose3d_run_from_the_install_space(workspace, tmp_path, models_via):
     where = sourced(workspace, f"{sys.executable} -c '"
                     "import json, pose3d_ros, pose3d_ros.assets as a; print(json.dumps(["
                     "pose3d_ros.__file__, str(a.lifter_path(\"htnet_small\")), "
-                    "str(a.find_model_dir()), str(a.source_tree())]))'", env, cwd=tmp_path)
+                    "str(a.find_model_dir()), str(a.source_tree()), "
+                    "str(a.config_file(\"fastdds_shm.xml\"))]))'", env, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
-    module, lifter, model_dir, source_tree = json.loads(where.stdout.splitlines()[-1])
+    module, lifter, model_dir, source_tree, shm = json.loads(where.stdout.splitlines()[-1])
     install = workspace / "install" / "pose3d_ros"
+    share = install / "share" / "pose3d_ros"
     assert module.startswith(str(install)), module
-    assert Path(lifter) == install / "share" / "pose3d_ros" / "lifters" / "htnet_small.onnx"
+    assert Path(lifter) == share / "lifters" / "htnet_small.onnx"
+    assert Path(shm) == share / "config" / "fastdds_shm.xml"
     assert Path(model_dir) == expected_models
     assert source_tree == "None"
     # The offline pipeline on a still image, from the installed console script.
@@ -122,8 +125,9 @@ def test_pose3d_run_from_the_install_space(workspace, tmp_path, models_via):
 
 def test_colcon_test_passes_in_the_workspace(workspace):
     # Footage and models come from the environment (conftest's POSE3D_FOOTAGE_DIR and the
-    # asset locator's POSE3D_MODEL_DIR), never from paths relative to this checkout. The ROS
-    # graph tests are left to `make test` (minutes of DDS processes); everything else runs.
+    # asset locator's POSE3D_MODEL_DIR), never from paths relative to this checkout. The tests
+    # that start ROS graphs over DDS (marker `ros`) already run once in `make test` and take
+    # two more minutes here; `colcon test` without the -m runs them too.
     env = base_env(workspace / "home")
     env.update(POSE3D_FOOTAGE_DIR=str(FOOTAGE), POSE3D_MODEL_DIR=str(MODELS))
     test = subprocess.run(
