@@ -112,9 +112,11 @@ def test_pose3d_run_from_the_install_space(workspace, tmp_path, models_via):
     assert Path(shm) == share / "config" / "fastdds_shm.xml"
     assert Path(model_dir) == expected_models
     assert source_tree == "None"
-    # The offline pipeline on a still image, from the installed console script.
+    # The offline pipeline on a still image, from the installed console script (what
+    # `ros2 run pose3d_ros pose3d` starts).
     out = tmp_path / "out"
-    run = sourced(workspace, f"pose3d run --input {FOOTAGE / 'messi5.jpg'} --out {out}", env,
+    exe = install / "lib" / "pose3d_ros" / "pose3d"
+    run = sourced(workspace, f"{exe} run --input {FOOTAGE / 'messi5.jpg'} --out {out}", env,
                   cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
