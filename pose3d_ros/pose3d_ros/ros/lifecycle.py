@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -43,6 +44,12 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (NodeFinished, KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        # Ctrl-C shut the context down in the middle of an executor iteration (its
+        # KeyboardInterrupt can land in a Future's __del__, where Python ignores it, and spin
+        # then meets the dead context): a normal end. Any other RCL error is real.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, "close", None)
