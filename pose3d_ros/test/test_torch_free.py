@@ -145,6 +145,28 @@ def test_pose3d_run_without_torch(blocked_env, model_dir, footage, tmp_path):
     assert sum(all(v is not None for v in j) for j in joints) >= 14
 
 
+def test_tensorrt_op_check_runs_without_torch(blocked_env, tmp_path):
+    """The TensorRT pre-flight (op allow-list + interface checks) needs only onnx: on a Jetson
+    without torch it must run, not be skipped. A graph with a DFT op must be refused there."""
+    pytest.importorskip("onnx", reason="the pre-flight needs onnx")
+    from onnx import TensorProto, helper, save
+
+    env, log = blocked_env
+    lifter = REPO / "pose3d_ros" / "lifters" / "htnet_small.onnx"
+    proc = _run([str(VENV_BIN / "pose3d"), "engine", "check", "--onnx", str(lifter)], env)
+    assert "no known TensorRT problem" in proc.stdout
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("DFT", ["x"], ["y"])], "dft", [x], [y])
+    dft = tmp_path / "dft.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(dft))
+    bad = subprocess.run([str(VENV_BIN / "pose3d"), "engine", "check", "--onnx", str(dft)],
+                         capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert bad.returncode == 1 and "DFT" in bad.stdout, bad.stdout + bad.stderr
+    # two processes, each with the blocker installed, neither asking for a blocked package
+    assert _blocker_lines(log) == ["installed", "installed"], _blocker_lines(log)
+
+
 def _imported_names(tree: ast.AST) -> set[str]:
     """Top-level names of absolute imports, and of importlib.import_module / __import__ calls
     with a literal name."""
