@@ -27,7 +27,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="training config YAML (config/training/*.yaml)")
     p.add_argument("--data-dir", help="Human3.6M directory (default: $POSE3D_H36M_DIR or "
                                       "../shared/data/h36m)")
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
+    resume.add_argument("--resume", action="store_true",
+                        help="continue from <out_dir>/<name>/last.pt (an error if it is missing; "
+                             "without either flag an existing last.pt is used too)")
+    p.add_argument("--max-steps", type=int,
+                   help="stop (checkpointed, resumable) after this many optimiser steps in total")
+    p.add_argument("--checkpoint-minutes", type=float,
+                   help="override checkpoint_minutes (mid-epoch saves of last.pt)")
     p.add_argument("--epochs", type=int, help="override optim.epochs")
     p.add_argument("--steps-per-epoch", type=int, help="override optim.steps_per_epoch")
     p.add_argument("--out-dir", help="override out_dir (working checkpoints and logs)")
@@ -54,12 +62,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.checkpoint_dir = args.checkpoint_dir
     if args.threads:
         cfg.threads = args.threads
+    if args.checkpoint_minutes is not None:
+        cfg.checkpoint_minutes = args.checkpoint_minutes
     if args.measure:
         sps = training.steps_per_second(cfg)
         print(f"{cfg.name}: {sps:.2f} steps/s = {sps * cfg.optim.batch_size:.0f} samples/s; "
               f"{cfg.optim.epochs * cfg.optim.steps_per_epoch / sps / 60:.1f} min for the schedule")
         return 0
-    path = training.train(cfg, resume=not args.no_resume)
+    resume: bool | str = "require" if args.resume else not args.no_resume
+    path = training.train(cfg, resume=resume, max_steps=args.max_steps)
     print(path)
     return 0
 

@@ -7,9 +7,13 @@ Human3.6M camera or a random robot head camera, detector-like 2D errors, and the
 :func:`pose3d_ros.stages.lifter_input.lifter_features`. Targets are root-relative metres in the
 camera frame.
 
-Reproducible and resumable: each epoch draws from ``np.random.default_rng([seed, stage, epoch])``
-and seeds torch the same way, so a run resumed from a checkpoint continues exactly as if it had
-not stopped. Checkpoints hold model + optimiser + scheduler + epoch + config + data fingerprint.
+Reproducible and resumable at any step: each epoch starts from
+``np.random.default_rng([seed, stage, epoch])`` and seeds torch the same way, and a working
+checkpoint (``last.pt``) holds model + optimiser + scheduler + epoch + step within the epoch +
+the numpy generator, torch and python RNG states + running loss, so a run resumed from it
+continues bit-for-bit as if it had not stopped. ``last.pt`` is written at every epoch end, every
+``checkpoint_minutes`` and when SIGINT/SIGTERM arrives (the handler only sets a flag; the loop
+saves after the current step and returns cleanly).
 Stages: optional PoseCLR pre-training (contrastive, two views of the same 3D window), then
 supervised lifting with AdamW and a one-cycle schedule.
 """
@@ -19,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +110,7 @@ class TrainConfig:
     out_dir: str = "out/train"  # working checkpoints + logs: <out_dir>/<name>/
     checkpoint_dir: str = "checkpoints"  # the shipped checkpoint: <checkpoint_dir>/<name>.pt
     max_minutes: float = 0.0  # > 0: stop (after checkpointing) once exceeded
+    checkpoint_minutes: float = 3.0  # > 0: also save last.pt mid-epoch this often (wall minutes)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -296,6 +304,13 @@ class Trainer:
         self.elapsed = 0.0
         self.stage = "pretrain" if cfg.pretrain.enabled else "finetune"
         self.epoch = 0  # completed epochs of the current stage
+        self.step = 0  # completed steps of the current epoch
+        self.global_step = 0  # completed optimiser steps over all stages
+        self.cpu_s = 0.0  # process CPU seconds spent in training (all threads)
+        self._rng: np.random.Generator | None = None  # the current epoch's data generator
+        self._loss_sum, self._loss_count = 0.0, 0
+        self._stop: str | None = None  # why the loop should stop after the current step
+        self.on_step = None  # optional callable(trainer) after each step (tests, benchmarks)
         self._val = None
         self._setup_stage()
 
@@ -346,15 +361,46 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "stage": self.stage,
             "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "rng": self._rng_state(),
             "train_config": config_to_dict(self.cfg),
             "data_fingerprint": self.synth.table.fingerprint,
             "history": self.history,
             "elapsed_s": self.elapsed,
+            "cpu_s": self.cpu_s,
         }
+
+    def _rng_state(self) -> dict[str, Any]:
+        """Every random state the next step depends on (mid-epoch: the data generator too)."""
+        import torch
+
+        return {
+            "numpy_epoch": self._rng.bit_generator.state if self._rng is not None else None,
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy_global": np.random.get_state(),
+            "loss_sum": self._loss_sum,
+            "loss_count": self._loss_count,
+        }
+
+    def _restore_rng(self, st: dict[str, Any] | None) -> None:
+        import torch
+
+        if not st:
+            return
+        if st.get("numpy_epoch") is not None and self.step > 0:
+            self._rng = np.random.default_rng()
+            self._rng.bit_generator.state = st["numpy_epoch"]
+        torch.set_rng_state(st["torch"])
+        random.setstate(st["python"])
+        np.random.set_state(st["numpy_global"])
+        self._loss_sum, self._loss_count = float(st["loss_sum"]), int(st["loss_count"])
 
     def save(self, path: Path | None = None) -> Path:
         path = path or self.last_path
         _atomic_save(self.state(), path)
+        self._last_save = time.monotonic()
         return path
 
     def resume(self, path: Path | None = None, strict_data: bool = True) -> bool:
@@ -377,7 +423,7 @@ class Trainer:
         if self.clr is not None and ckpt.get("poseclr_state") is not None:
             self.clr.load_state_dict(ckpt["poseclr_state"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        done = ckpt["epoch"] * self.steps
+        done = ckpt["epoch"] * self.steps + int(ckpt.get("step", 0))
         if ckpt["scheduler"].get("total_steps") == self.scheduler.total_steps:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         else:
@@ -390,9 +436,17 @@ class Trainer:
             self.scheduler.last_epoch = done - 1
             self.scheduler.step()
         self.epoch = ckpt["epoch"]
+        self.step = int(ckpt.get("step", 0))
+        self.global_step = int(ckpt.get("global_step", self.epoch * self.steps + self.step))
+        self._rng = None
+        self._restore_rng(ckpt.get("rng"))
+        if self.step > 0 and self._rng is None:
+            raise ValueError(f"{path}: mid-epoch checkpoint without its data generator state")
         self.history = list(ckpt.get("history", []))
         self.elapsed = float(ckpt.get("elapsed_s", 0.0))
-        self.log(f"resumed {path}: stage {self.stage}, {self.epoch} epochs done")
+        self.cpu_s = float(ckpt.get("cpu_s", 0.0))
+        self.log(f"resumed {path}: stage {self.stage}, epoch {self.epoch} + {self.step} steps "
+                 f"({self.global_step} steps, {self.elapsed / 60:.1f} min done)")
         return True
 
     # -- loops -----------------------------------------------------------------------------
@@ -407,39 +461,94 @@ class Trainer:
 
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
-    def train_epoch(self) -> float:
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to save and return after the current step (signal-safe: a flag only)."""
+        self._stop = reason
+
+    def _signal_handler(self, signum: int, frame: Any) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT/SIGTERM -> save and stop cleanly (main thread only; else none)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, self._signal_handler)
+        return old
+
+    def train_step(self, rng: np.random.Generator) -> float:
+        """One optimiser step on a fresh synthetic batch; returns the loss (m or CLR units)."""
         import torch
+
+        if self.clr is not None:
+            fa, fb, _ = self.synth.pair(rng, self.batch_size)
+            loss = self.clr(self._tensor(fa), self._tensor(fb))
+        else:
+            feats, target, valid = self.synth.batch(rng, self.batch_size)
+            pred = self.model(self._tensor(feats))
+            loss = lifting_loss(pred, self._tensor(target), torch.from_numpy(valid),
+                                self.out_idx, self.cfg.optim)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]],
+                self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def train_epoch(self, max_steps: int | None = None) -> float | None:
+        """Run the remaining steps of the current epoch (from ``self.step``).
+
+        Returns the epoch's mean loss, or None when stopped early (signal, ``max_steps`` total
+        optimiser steps reached, or the time budget): then ``last.pt`` holds the exact state.
+        """
         from tqdm import tqdm
 
-        rng = self._seed(self.epoch)
+        if self.step == 0 or self._rng is None:
+            self._rng = self._seed(self.epoch)
+            self._loss_sum, self._loss_count = 0.0, 0
         self.model.train()
         if self.clr is not None:
             self.clr.train()
-        total, count = 0.0, 0
-        bar = tqdm(range(self.steps), desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
+        bar = tqdm(total=self.steps, initial=self.step,
+                   desc=f"{self.stage} {self.epoch + 1}/{self.epochs}",
                    disable=not self.progress, mininterval=10.0, leave=False)
-        for _ in bar:
-            if self.clr is not None:
-                fa, fb, _ = self.synth.pair(rng, self.batch_size)
-                loss = self.clr(self._tensor(fa), self._tensor(fb))
-            else:
-                feats, target, valid = self.synth.batch(rng, self.batch_size)
-                pred = self.model(self._tensor(feats))
-                loss = lifting_loss(pred, self._tensor(target), torch.from_numpy(valid),
-                                    self.out_idx, self.cfg.optim)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.optim.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for g in self.optimizer.param_groups for p in g["params"]],
-                    self.cfg.optim.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            total += float(loss.detach())
-            count += 1
-            if count % 20 == 0:
-                bar.set_postfix(loss=f"{total / count:.4f}")
-        return total / max(count, 1)
+        every = 60.0 * self.cfg.checkpoint_minutes
+        while self.step < self.steps:
+            self._loss_sum += self.train_step(self._rng)
+            self._loss_count += 1
+            self.step += 1
+            self.global_step += 1
+            bar.update(1)
+            if self._loss_count % 20 == 0:
+                bar.set_postfix(loss=f"{self._loss_sum / self._loss_count:.4f}")
+            if self.on_step is not None:
+                self.on_step(self)
+            self._tick()
+            if max_steps is not None and self.global_step >= max_steps:
+                self.request_stop(f"step limit {max_steps}")
+            if (self.cfg.max_minutes > 0 and self.elapsed > 60 * self.cfg.max_minutes
+                    and self.step < self.steps):
+                self.request_stop(f"time budget of {self.cfg.max_minutes} min")
+            if self._stop is not None and self.step < self.steps:
+                bar.close()
+                return None
+            if every > 0 and time.monotonic() - self._last_save > every:
+                self.save()
+                self.log(f"checkpoint: {self.stage} epoch {self.epoch} step {self.step} "
+                         f"({self.global_step} steps, {self.elapsed / 60:.1f} min)")
+        bar.close()
+        return self._loss_sum / max(self._loss_count, 1)
+
+    def _tick(self) -> None:
+        """Advance the wall and CPU clocks kept in the checkpoint."""
+        now, cpu = time.monotonic(), time.process_time()
+        self.elapsed += now - self._clock[0]
+        self.cpu_s += cpu - self._clock[1]
+        self._clock = (now, cpu)
 
     def validate(self) -> float | None:
         """MPJPE (mm) of the runtime frame on a fixed monitoring set (GT 2D)."""
@@ -462,28 +571,58 @@ class Trainer:
                 errs.append(e.mean(-1))
         return float(np.concatenate(errs).mean() * 1000)
 
-    def run(self) -> dict[str, Any]:
-        """Train all remaining epochs of all stages; returns the final history entry."""
-        start = time.time() - self.elapsed
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Train all remaining steps of all stages; returns the final history entry.
+
+        Stops early, after saving ``last.pt``, on SIGINT/SIGTERM, after ``max_steps`` optimiser
+        steps in total, or past ``max_minutes``; the returned entry then has ``"stopped"``.
+        """
+        self._stop = None
+        self._clock = (time.monotonic(), time.process_time())
+        self._last_save = time.monotonic()
+        old = self._install_signal_handlers()
+        try:
+            return self._run(max_steps)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def _run(self, max_steps: int | None) -> dict[str, Any]:
         while True:
             while self.epoch < self.epochs:
-                t0 = time.time()
-                loss = self.train_epoch()
+                t0 = time.monotonic()
+                loss = self.train_epoch(max_steps)
+                if loss is None:
+                    self.save()
+                    entry = {"stopped": self._stop, "stage": self.stage, "epoch": self.epoch,
+                             "step": self.step, "global_step": self.global_step,
+                             "elapsed_s": self.elapsed, "cpu_s": self.cpu_s}
+                    self.log(json.dumps(entry))
+                    return entry
                 self.epoch += 1
+                self.step = 0
+                self._rng = None
                 val = self.validate() if self.stage == "finetune" else None
-                self.elapsed = time.time() - start
+                self._tick()
                 entry = {"stage": self.stage, "epoch": self.epoch, "loss": loss,
-                         "val_mpjpe_mm": val,
-                         "epoch_s": time.time() - t0, "elapsed_s": self.elapsed,
-                         "lr": self.scheduler.get_last_lr()[0]}
+                         "val_mpjpe_mm": val, "global_step": self.global_step,
+                         "epoch_s": time.monotonic() - t0, "elapsed_s": self.elapsed,
+                         "cpu_s": self.cpu_s, "lr": self.scheduler.get_last_lr()[0]}
                 self.history.append(entry)
                 self.save()
                 self.log(json.dumps(entry))
-                if self.cfg.max_minutes > 0 and self.elapsed > 60 * self.cfg.max_minutes:
-                    self.log(f"time budget of {self.cfg.max_minutes} min reached; stopping")
-                    return entry
+                if self._stop is None and max_steps is not None and self.global_step >= max_steps:
+                    self._stop = f"step limit {max_steps}"
+                if self._stop is None and (self.cfg.max_minutes > 0
+                                           and self.elapsed > 60 * self.cfg.max_minutes):
+                    self._stop = f"time budget of {self.cfg.max_minutes} min"
+                if self._stop is not None and (self.epoch < self.epochs
+                                               or self.stage == "pretrain"):
+                    self.log(f"stopping ({self._stop}) after epoch {self.epoch}; resume with "
+                             f"--resume")
+                    return {**entry, "stopped": self._stop}
             if self.stage == "pretrain":
-                self.stage, self.epoch = "finetune", 0
+                self.stage, self.epoch, self.step = "finetune", 0, 0
                 self._setup_stage()
                 self.save()
                 continue
@@ -494,7 +633,8 @@ class Trainer:
         path = Path(path or resolve_path(self.cfg.checkpoint_dir) / f"{self.cfg.name}.pt")
         st = self.state()
         shipped = {k: st[k] for k in ("name", "config", "state_dict", "train_config",
-                                      "data_fingerprint", "history", "elapsed_s")}
+                                      "data_fingerprint", "history", "elapsed_s", "cpu_s",
+                                      "global_step")}
         shipped["input"] = {"function": "pose3d_ros.stages.lifter_input.lifter_features",
                             "root_ray": self.cfg.data.input_root_ray}
         shipped["output_index"] = self.out_idx
@@ -503,9 +643,11 @@ class Trainer:
         return path
 
 
-def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
-          validate: bool = True) -> Path:
-    """Train ``cfg`` (resuming from ``out_dir/name/last.pt``); returns the shipped path."""
+def train(cfg: TrainConfig, resume: bool | str = True, progress: bool = True,
+          validate: bool = True, max_steps: int | None = None) -> Path:
+    """Train ``cfg``, resuming from ``out_dir/name/last.pt`` if present (``resume="require"``:
+    it must be). Returns the shipped checkpoint path when the schedule is complete, else (stopped
+    by a signal, ``max_steps`` or ``max_minutes``) the working ``last.pt`` to resume from."""
     check_subjects(cfg.data.train_subjects, "train")
     trainer = Trainer(cfg, progress=progress)
     if validate and cfg.data.val_samples > 0:
@@ -517,15 +659,20 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         val_cfg = dataclasses.replace(cfg.data, real_camera_prob=1.0, frame_stride=10)
         trainer.val_synth = WindowSynth(FrameTable(poses), real, val_cfg, trainer.frames,
                                         trainer.causal)
-    if resume:
-        trainer.resume()
+    if resume and not trainer.resume() and resume == "require":
+        raise FileNotFoundError(f"--resume: no working checkpoint {trainer.last_path}")
     nparams = sum(p.numel() for p in trainer.model.parameters())
     trainer.log(f"{cfg.name}: {cfg.model} {nparams / 1e6:.3f} M params, T={trainer.frames}, "
                 f"causal={trainer.causal}, {len(trainer.synth.anchors)} anchor frames, "
                 f"data {trainer.synth.table.fingerprint}")
-    trainer.run()
+    entry = trainer.run(max_steps)
+    if entry.get("stopped"):
+        trainer.log(f"stopped ({entry['stopped']}): {trainer.last_path} holds the state; "
+                    f"continue with `pose3d-tools train --config ... --resume`")
+        return trainer.last_path
     path = trainer.export()
-    trainer.log(f"wrote {path} after {trainer.elapsed / 60:.1f} min")
+    trainer.log(f"wrote {path} after {trainer.elapsed / 60:.1f} min "
+                f"({trainer.cpu_s / 3600:.2f} CPU-h, {trainer.global_step} steps)")
     return path
 
 

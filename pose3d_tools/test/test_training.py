@@ -5,6 +5,8 @@ architectures); the configs shipped in config/training must parse and name regis
 """
 
 import dataclasses
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +122,11 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     assert after < 0.7 * before
 
 
+def assert_same_weights(a, b):
+    for key, value in a.model.state_dict().items():
+        torch.testing.assert_close(b.model.state_dict()[key], value, rtol=1e-6, atol=1e-7)
+
+
 def test_resume_continues_at_the_right_epoch(tmp_path):
     cfg_a = tiny_config(tmp_path / "a")
     full = make_trainer(cfg_a)
@@ -128,22 +135,100 @@ def test_resume_continues_at_the_right_epoch(tmp_path):
 
     cfg_b = tiny_config(tmp_path / "b")
     part = make_trainer(cfg_b)
-    part.train_epoch()
-    part.epoch += 1
-    part.save()
+    stopped = part.run(max_steps=6)  # exactly one epoch
+    assert stopped["stopped"] and part.epoch == 1 and part.step == 0
     resumed = make_trainer(cfg_b)
     assert resumed.resume()
     assert resumed.epoch == 1 and resumed.stage == "finetune"
     resumed.run()
     assert resumed.epoch == 3
-    for key, value in full.model.state_dict().items():
-        torch.testing.assert_close(resumed.model.state_dict()[key], value)
+    assert_same_weights(full, resumed)
     assert resumed.scheduler.state_dict()["last_epoch"] == full.scheduler.state_dict()["last_epoch"]
 
     shipped = torch.load(resumed.export(), weights_only=False)
     assert shipped["name"] == "standin" and "optimizer" not in shipped
     assert all(v.dtype == torch.float32 for v in shipped["state_dict"].values())
     assert "non-commercial" in shipped["licence"]
+
+
+def test_two_chunks_split_mid_epoch_equal_one_run(tmp_path):
+    """Stopped by a step limit in the middle of an epoch (data generator, dropout RNG, Adam
+    moments and the one-cycle position all mid-way), then resumed in a new trainer."""
+    full = make_trainer(tiny_config(tmp_path / "a"))
+    full.run()
+    cfg = tiny_config(tmp_path / "b")
+    part = make_trainer(cfg)
+    assert part.run(max_steps=8)["stopped"] == "step limit 8"
+    assert (part.epoch, part.step, part.global_step) == (1, 2, 8)
+    # A different global RNG state in between must not matter: it is restored from last.pt.
+    torch.manual_seed(12345)
+    np.random.seed(7)
+    resumed = make_trainer(cfg)
+    assert resumed.resume() and (resumed.epoch, resumed.step) == (1, 2)
+    resumed.run()
+    assert resumed.global_step == full.global_step == 18
+    assert_same_weights(full, resumed)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history])
+
+
+def test_a_mid_epoch_resume_without_restored_rng_differs(tmp_path):
+    """The equality above is not vacuous: restarting the epoch's data stream changes weights."""
+    full = make_trainer(tiny_config(tmp_path / "a"))
+    full.run()
+    cfg = tiny_config(tmp_path / "b")
+    make_trainer(cfg).run(max_steps=8)
+    ckpt = torch.load(Path(cfg.out_dir) / "tiny" / "last.pt", weights_only=False)
+    ckpt["rng"]["numpy_epoch"] = np.random.default_rng(0).bit_generator.state
+    torch.save(ckpt, Path(cfg.out_dir) / "tiny" / "last.pt")
+    resumed = make_trainer(cfg)
+    resumed.resume()
+    resumed.run()
+    with pytest.raises(AssertionError):
+        assert_same_weights(full, resumed)
+
+
+def test_sigterm_saves_and_stops_cleanly_then_resumes_exactly(tmp_path):
+    full = make_trainer(tiny_config(tmp_path / "a"))
+    full.run()
+    cfg = tiny_config(tmp_path / "b")
+    part = make_trainer(cfg)
+
+    def send_sigterm(trainer):
+        if trainer.global_step == 11:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    part.on_step = send_sigterm
+    entry = part.run()
+    assert entry["stopped"] == "SIGTERM" and part.global_step == 11
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler removed again
+    ckpt = torch.load(part.last_path, weights_only=False)
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 5)
+    resumed = make_trainer(cfg)
+    assert resumed.resume()
+    resumed.run()
+    assert_same_weights(full, resumed)
+
+
+def test_periodic_checkpoints_mid_epoch(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1, steps=6)
+    cfg.checkpoint_minutes = 1e-9  # every step
+    trainer = make_trainer(cfg)
+    seen = []
+    trainer.on_step = lambda t: seen.append(t.last_path.is_file() and
+                                            torch.load(t.last_path, weights_only=False)["step"])
+    trainer.run()
+    assert seen[1:5] == [1, 2, 3, 4]  # the save after step k is visible at step k + 1
+
+
+def test_cli_resume_requires_a_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path)
+    trainer = make_trainer(cfg)
+    assert not trainer.resume()
+    args = build_parser().parse_args(["train", "--config", "x.yaml", "--resume",
+                                      "--max-steps", "5", "--checkpoint-minutes", "2"])
+    assert args.resume and args.max_steps == 5 and args.checkpoint_minutes == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--config", "x.yaml", "--resume", "--no-resume"])
 
 
 def test_resume_refuses_other_data(tmp_path):
