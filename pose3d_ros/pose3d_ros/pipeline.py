@@ -24,11 +24,13 @@ from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import group, setting
 from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import H36M17
+from pose3d_ros.stages.appearance import torso_histograms
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
 from pose3d_ros.stages.lifting import Lifter, LifterSettings
 from pose3d_ros.stages.placement import PlacementSettings, place_root
+from pose3d_ros.stages.reattach import Reattacher
 from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
 from pose3d_ros.stages.tracking import Tracker, TrackerSettings
 
@@ -127,6 +129,7 @@ class PosePipeline:
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)
         self.lifter = Lifter(self._lifter_backend, s.lifter)
         self.tracker = Tracker(s.tracker)
+        self.reattach = Reattacher(s.tracker.reattach)
         self.smoothing = OneEuroFilterBank(s.smoothing)
         self.windows = TrackWindows(self.lifter.frames, s.windows)
         self._motion: dict[int, _Motion] = {}
@@ -147,6 +150,7 @@ class PosePipeline:
         self.detector.settings = new.detector
         self.keypoints.settings = new.keypoints
         self.tracker.settings = new.tracker
+        self.reattach.settings = new.tracker.reattach
         self.lifter.settings = new.lifter
         if new.smoothing != old.smoothing:
             self.smoothing = OneEuroFilterBank(new.smoothing)
@@ -164,6 +168,7 @@ class PosePipeline:
         self.smoothing = OneEuroFilterBank(self.settings.smoothing)
         self.windows = TrackWindows(self.lifter.frames, self.settings.windows)
         self._motion.clear()
+        self.reattach.reset()
 
     # ------------------------------------------------------------------ per frame
 
@@ -268,7 +273,18 @@ class PosePipeline:
             poses.extend(self._coasting(update, stamp))
         t5 = clock()
         timings["placement"] = (t5 - t4) * 1e3
-        timings["total"] = (t5 - t_start) * 1e3
+
+        # 6. Ids again: a new track that is a recently lost person (metric root + torso colour,
+        # stages/reattach.py) takes their id, and their coasting track ends.
+        idx = [a.det_index for a in observed]
+        hists = torso_histograms(image, points[idx], conf[idx])
+        by_track = {a.track_id: h for a, h in zip(observed, hists, strict=True)}
+        reattached = self.reattach.update(stamp, poses, by_track, self.tracker.track_ids)
+        self.tracker.drop(reattached.dropped)
+        poses = reattached.poses
+        t6 = clock()
+        timings["tracking"] += (t6 - t5) * 1e3
+        timings["total"] = (t6 - t_start) * 1e3
         return FrameResult(poses, timings, warnings)
 
     # ------------------------------------------------------------------ helpers

@@ -20,6 +20,11 @@ another person (complaint 7). The tracker is deliberately simple and predictable
 * ids come from a counter that is never reset (not even by :meth:`Tracker.reset`), so an id is
   never given to two people in one run.
 
+What this tracker cannot do is recognise a person it has lost (hidden for longer than the grace
+period, or back too far from the predicted box): that needs the metric root and appearance,
+known only after placement, and is done by stages/reattach.py, which may ask
+:meth:`Tracker.drop` to end a coasting track whose person came back on a new one.
+
 Time going backwards (a looped bag, a restarted driver) cannot be predicted across: the tracker
 then drops every track, keeps counting ids, processes the frame as a fresh start and reports it
 with ``TrackUpdate.reset_reason`` (log it as a warning). It does not raise, because a robot
@@ -35,8 +40,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from pose3d_ros.core.boxes import box_iou
-from pose3d_ros.core.parameters import setting
+from pose3d_ros.core.parameters import group, setting
 from pose3d_ros.core.poses import TrackState
+from pose3d_ros.stages.reattach import ReattachSettings
 
 _NO_MATCH = 1e6  # cost of a forbidden pair (finite: linear_sum_assignment rejects inf rows)
 
@@ -88,6 +94,9 @@ class TrackerSettings:
     max_tracks: int = setting(
         32, "Most tracks kept at once; extra detections are left untracked.", range=(1, 10000)
     )
+    # Used by the pipeline's re-attachment stage (stages/reattach.py), not by Tracker: both
+    # decide ids, so their settings sit together under `tracker.`.
+    reattach: ReattachSettings = group(ReattachSettings)
 
 
 @dataclass
@@ -186,6 +195,12 @@ class Tracker:
         """Drop every track. Ids keep counting up, so no id is reused after a reset."""
         self._tracks.clear()
         self._last_stamp = -math.inf
+
+    def drop(self, track_ids: list[int]) -> None:
+        """Forget these tracks now (their person was re-attached to another track, see
+        stages/reattach.py). Their ids are not reused."""
+        gone = set(track_ids)
+        self._tracks = [t for t in self._tracks if t.track_id not in gone]
 
     @property
     def num_tracks(self) -> int:
