@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pose3d_ros.core.poses import PersonPose
+from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import joint_set
 
 
@@ -32,9 +32,16 @@ def track_colour_bgr(track_id: int) -> tuple[int, int, int]:
 def draw_poses_2d(
     image: np.ndarray, poses: Sequence[PersonPose], min_confidence: float = 0.0
 ) -> np.ndarray:
-    """Draw keypoints, bones, boxes and ids on a copy of a BGR image."""
+    """Draw keypoints, bones, boxes and ids on a copy of a BGR image.
+
+    A person hidden this frame (coasting: no observed joint, a predicted box) gets no box, only
+    a bracketed id where they are expected, so an empty box is never mistaken for a detection.
+    Labels are placed so that they do not cover each other (:func:`place_labels`).
+    """
     out = image.copy()
     thickness = max(1, round(min(out.shape[:2]) / 300))
+    scale = 0.4 + 0.1 * thickness
+    labels: list[tuple[str, tuple[int, int, int], np.ndarray]] = []
     for pose in poses:
         colour = track_colour_bgr(pose.track_id)
         pts = pose.keypoints_2d
@@ -54,23 +61,83 @@ def draw_poses_2d(
             cv2.circle(
                 out, (round(pts[j, 0]), round(pts[j, 1])), thickness + 1, colour, -1, cv2.LINE_AA
             )
-        if np.isfinite(pose.bbox).all():
-            x0, y0, x1, y1 = (round(v) for v in pose.bbox)
-            cv2.rectangle(out, (x0, y0), (x1, y1), colour, 1)
-            label = f"id {pose.track_id}"
-            if np.isfinite(pose.root).all():
-                label += f" {pose.root[2]:.1f}m"
-            cv2.putText(
-                out,
-                label,
-                (x0, max(12, y0 - 4)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4 + 0.1 * thickness,
-                colour,
-                thickness,
-                cv2.LINE_AA,
-            )
+        if not np.isfinite(pose.bbox).all():
+            continue
+        if pose.state == TrackState.COASTING or not ok.any():
+            labels.append((f"({pose.track_id})", _dim(colour), pose.bbox))
+            continue
+        x0, y0, x1, y1 = (round(v) for v in pose.bbox)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, 1)
+        label = f"id {pose.track_id}"
+        if np.isfinite(pose.root).all():
+            label += f" {pose.root[2]:.1f}m"
+        labels.append((label, colour, pose.bbox))
+
+    sizes = []
+    for text, _, _ in labels:
+        (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        sizes.append((w + 4, h + base + 4))
+    corners = place_labels([b for _, _, b in labels], sizes, (out.shape[1], out.shape[0]))
+    for (text, colour, _), (w, h), (x, y) in zip(labels, sizes, corners, strict=True):
+        patch = out[y : y + h, x : x + w]
+        patch[:] = (patch * 0.4).astype(np.uint8)  # darken behind the text: readable anywhere
+        cv2.putText(
+            out,
+            text,
+            (x + 2, y + h - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            colour,
+            thickness,
+            cv2.LINE_AA,
+        )
     return out
+
+
+def place_labels(
+    boxes: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]], image_size: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """Top-left corners (pixels) for one label per person box, no two labels overlapping.
+
+    Each label prefers the spot just above its box's top-left corner; if that is taken (or
+    outside the image) it tries just inside the box top, then further up and down in steps of
+    its own height, then sideways. Boxes are placed top to bottom, so the result does not depend
+    on the order people arrive in. ``image_size`` is (width, height); labels stay inside it.
+    """
+    width, height = image_size
+    placed: list[tuple[int, int, int, int]] = []
+    corners: list[tuple[int, int]] = [(0, 0)] * len(boxes)
+    order = sorted(range(len(boxes)), key=lambda i: (float(boxes[i][1]), float(boxes[i][0])))
+    for i in order:
+        w, h = sizes[i]
+        bx, by = round(float(boxes[i][0])), round(float(boxes[i][1]))
+        tries = [(bx, by - h), (bx, by)]
+        for step in range(1, 12):
+            tries += [(bx, by - h - step * h), (bx, by + step * h)]
+        for step in range(1, 6):
+            tries += [(bx + step * w // 2, by - h), (bx - step * w // 2, by - h)]
+        best = None
+        for x, y in tries:
+            x = min(max(x, 0), max(width - w, 0))
+            y = min(max(y, 0), max(height - h, 0))
+            if not any(_overlap((x, y, w, h), r) for r in placed):
+                best = (x, y)
+                break
+        if best is None:  # everything taken: the preferred spot, overlapping
+            best = (min(max(bx, 0), max(width - w, 0)), min(max(by - h, 0), max(height - h, 0)))
+        placed.append((*best, w, h))
+        corners[i] = best
+    return corners
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x, y, w, h) rectangles share any pixel."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _dim(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """A track colour halfway to grey, for people who are only predicted."""
+    return tuple(int(0.5 * c + 0.5 * 160) for c in colour)  # type: ignore[return-value]
 
 
 class SceneView:
