@@ -5,7 +5,9 @@ metres, z up) and take an explicit ``np.random.Generator`` so training is reprod
 
 Why each one exists:
 * every subject of the project's Human3.6M release has S1's bone lengths -> random global scale
-  and per-bone (left/right symmetric) length factors, re-applied by forward kinematics;
+  and per-bone (left/right symmetric) length factors, re-applied by forward kinematics; with
+  :class:`StatureConfig` the global scale makes the skeleton's stature follow published adult
+  stature distributions of women and men (:func:`sample_statures`, :func:`skeleton_stature`);
 * clip heading and placement are not the recorded ones -> random heading and offset;
 * left/right flip doubles the pose variety;
 * real 2D detectors jitter (more on small people and end joints), produce occasional large
@@ -14,7 +16,7 @@ Why each one exists:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,10 +36,46 @@ SWAP_GROUPS = {
 }
 
 
+# Adult stature (m) by sex. Means: US adults aged 20 and over, NHANES 2015-2018 (Fryar CD,
+# Carroll MD, Gu Q, Afful J, Ogden CL. Anthropometric reference data for children and adults:
+# United States, 2015-2018. Vital Health Stat 3(46), NCHS, 2021; CDC FastStats: 69.0 in men,
+# 63.5 in women). SDs: Stoudt HW, Damon A, McFarland R, Roberts J. Weight, height, and selected
+# body dimensions of adults, United States 1960-1962. Vital Health Stat 11(8), NCHS, 1965,
+# estimated SD of height, 18-79 years: 2.85 in men, 2.58 in women. (The 2015-2018 report
+# gives standard errors and percentiles, not SDs; its 5th-95th percentile spread is close to
+# +-1.645 of these SDs.) A US sample is taller than the world average (NCD-RisC, eLife 2016);
+# override the numbers in the config for another population.
+STATURE_MALE_MEAN_M = 69.0 * 0.0254  # 1.7526 m
+STATURE_MALE_SD_M = 2.85 * 0.0254  # 0.0724 m
+STATURE_FEMALE_MEAN_M = 63.5 * 0.0254  # 1.6129 m
+STATURE_FEMALE_SD_M = 2.58 * 0.0254  # 0.0655 m
+# Floor to ankle joint centre as a fraction of stature (Drillis R, Contini R. Body segment
+# parameters. Report 1166-03, New York University, 1966; the segment-length diagram reproduced
+# in Winter DA, Biomechanics and Motor Control of Human Movement: 0.039 H).
+ANKLE_HEIGHT_FRAC = 0.039
+_LEG_BONES = {"right": (1, 2), "left": (4, 5)}  # bone index = child joint - 1: hip-knee, knee-ankle
+_TRUNK_BONES = (6, 7, 8, 9)  # pelvis-spine, spine-thorax, thorax-neck, neck-head top
+
+
+@dataclass
+class StatureConfig:
+    """Body sizes from adult stature distributions (metres); ``enabled`` replaces
+    :attr:`AugmentConfig.scale_range` as the source of the global scale."""
+
+    enabled: bool = False
+    female_prob: float = 0.5
+    male_mean_m: float = STATURE_MALE_MEAN_M
+    male_sd_m: float = STATURE_MALE_SD_M
+    female_mean_m: float = STATURE_FEMALE_MEAN_M
+    female_sd_m: float = STATURE_FEMALE_SD_M
+    clip_sd: float = 3.0  # statures beyond +-3 SD of their sex are redrawn at the bound
+
+
 @dataclass
 class AugmentConfig:
     scale_range: tuple[float, float] = (0.88, 1.12)  # global body scale (S1 is about 1.70 m)
     bone_std: float = 0.06  # per-bone relative length std (symmetric left/right)
+    stature: StatureConfig = field(default_factory=StatureConfig)
     flip_prob: float = 0.5
     max_offset_m: float = 1.5  # placement offset from the capture-volume origin
     random_heading: bool = True
@@ -60,8 +98,54 @@ class NoiseConfig:
 def bone_factors(rng: np.random.Generator, b: int, cfg: AugmentConfig) -> np.ndarray:
     """(B, 16) length factors per bone: global scale x symmetric per-bone variation."""
     g = rng.uniform(*cfg.scale_range, (b, 1))
+    return g * proportion_factors(rng, b, cfg)
+
+
+def proportion_factors(rng: np.random.Generator, b: int, cfg: AugmentConfig) -> np.ndarray:
+    """(B, 16) per-bone length factors around 1 (left/right symmetric, clipped to +-25 %)."""
     per_group = np.clip(1 + cfg.bone_std * rng.standard_normal((b, 17)), 0.75, 1.25)
-    return g * per_group[:, _BONE_GROUP]
+    return per_group[:, _BONE_GROUP]
+
+
+def sample_statures(rng: np.random.Generator, n: int,
+                    cfg: StatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` adult statures (m) and sexes (True = female) from the configured normal laws."""
+    female = rng.uniform(size=n) < cfg.female_prob
+    mean = np.where(female, cfg.female_mean_m, cfg.male_mean_m)
+    sd = np.where(female, cfg.female_sd_m, cfg.male_sd_m)
+    z = np.clip(rng.standard_normal(n), -cfg.clip_sd, cfg.clip_sd)
+    return mean + sd * z, female
+
+
+def stature_from_bone_lengths(lengths: np.ndarray) -> np.ndarray:
+    """Standing height (m) of skeletons with bone lengths (..., 16) (H36M17 bone order).
+
+    Floor -> ankle (ANKLE_HEIGHT_FRAC of stature) + mean leg (knee-ankle + hip-knee) + trunk and
+    head (pelvis-spine-thorax-neck-head top): the straight-standing height. Linear in the bone
+    lengths, so a global scale g scales it by g.
+    """
+    legs = 0.5 * sum(lengths[..., list(ix)].sum(-1) for ix in _LEG_BONES.values())
+    trunk = lengths[..., list(_TRUNK_BONES)].sum(-1)
+    return (legs + trunk) / (1.0 - ANKLE_HEIGHT_FRAC)
+
+
+def skeleton_stature(pos: np.ndarray) -> np.ndarray:
+    """Standing height (m) of (B, T, 17, 3) windows from the bone lengths of frame 0 -> (B,)."""
+    return stature_from_bone_lengths(H36M17.bone_lengths(np.asarray(pos)[:, 0]))
+
+
+def stature_factors(rng: np.random.Generator, pos: np.ndarray,
+                    cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 16) bone factors giving each window a sampled stature, and those statures (m).
+
+    Proportions vary per bone (``bone_std``); the global scale then sets the stature exactly.
+    """
+    b = len(pos)
+    prop = proportion_factors(rng, b, cfg)
+    lengths = H36M17.bone_lengths(np.asarray(pos)[:, 0])  # (B, 16)
+    target, _ = sample_statures(rng, b, cfg.stature)
+    g = target / stature_from_bone_lengths(lengths * prop)
+    return prop * g[:, None], target
 
 
 def apply_bone_factors(pos: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -126,7 +210,11 @@ def place(pos: np.ndarray, heading: np.ndarray, offset_xy: np.ndarray,
 def augment_3d(pos: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig,
                anchor: int = -1) -> np.ndarray:
     """Bone lengths, flip and placement of a batch of windows (B, T, 17, 3) (world frame)."""
-    pos = apply_bone_factors(pos, bone_factors(rng, len(pos), cfg))
+    if cfg.stature.enabled:
+        factors, _ = stature_factors(rng, pos, cfg)
+    else:
+        factors = bone_factors(rng, len(pos), cfg)
+    pos = apply_bone_factors(pos, factors)
     if cfg.flip_prob > 0:
         pos = flip_lr(pos, rng.uniform(size=len(pos)) < cfg.flip_prob)
     return place_in_volume(pos, rng, cfg, anchor)
