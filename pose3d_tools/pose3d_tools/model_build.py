@@ -29,6 +29,15 @@ Models (all licences permissive; the AGPL Ultralytics weights are deliberately n
   ``world_landmarks`` [B,117]. Input ``image`` [B,256,256,3] RGB in [0,1]. The build checks a
   batch of crops against per-crop runs of the unmodified converted graph (max abs diff <= 1e-4).
   ``full`` is built by default, ``lite`` and ``heavy`` on request.
+* ``pose_detector`` - the BlazePose person detector ``pose_detection.tflite`` from the PyPI wheel
+  ``mediapipe==0.10.21`` (Apache-2.0; the x86_64 CPython 3.11 wheel, whatever the build machine).
+  Its weights are stored sparse/fp16 (DENSIFY + DEQUANTIZE ops) which tf2onnx cannot read, so the
+  build first runs the TFLite interpreter once, writes every dense fp32 weight back as a plain
+  constant and drops those ops (291 -> 109 ops, identical outputs), then converts with tf2onnx
+  (``--inputs-as-nchw``). Rewritten to a dynamic batch axis; input ``image`` [B,3,224,224] RGB in
+  [-1,1], outputs ``regressors`` [B,2254,12] (box + 4 keypoints, raw) and ``logits`` [B,2254,1].
+  Anchors, decoding, weighted NMS and the alignment ROI run in numpy (stages/pose_detection.py).
+  The build checks the ONNX against the TFLite interpreter on decoded outputs (<= 2e-3 px).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from pose3d_ros.assets import (
     DEFAULT_MODELS,
     MANIFEST,
     MODELS,
+    POSE_DETECTOR_SOURCE,
     RECIPE_VERSION,
     SSD_SOURCE,
     AssetError,
@@ -60,6 +70,7 @@ from pose3d_ros.assets import (
 )
 from pose3d_ros.assets import spec as asset_spec
 from pose3d_ros.core.checksums import sha256_file
+from pose3d_ros.stages import pose_detection
 from pose3d_ros.stages.detection import decode_boxes
 
 PYTHON_PACKAGES = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0")
@@ -69,6 +80,74 @@ OPSET = 13
 SSD_TF_OUTPUTS = "detection_boxes:0,detection_scores:0,detection_classes:0,num_detections:0"
 BATCH_TOLERANCE = 1e-4
 DECODE_TOLERANCE = 1e-4
+POSE_DETECTOR_PX_TOLERANCE = 2e-3  # decoded box/keypoints, ONNX vs TFLite, 224-px input pixels
+POSE_DETECTOR_SCORE_TOLERANCE = 1e-4
+MEDIAPIPE_PACKAGE, MEDIAPIPE_WHEEL_VERSION = POSE_DETECTOR_SOURCE.removeprefix("pypi:").split("==")
+POSE_DETECTOR_MEMBER = "mediapipe/modules/pose_detection/pose_detection.tflite"
+POSE_DETECTOR_TFLITE_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
+
+# Runs in the build venv: every DEQUANTIZE output (fp16 weights, some stored sparse and expanded
+# by DENSIFY) becomes a plain fp32 constant and both op kinds are dropped. The reference
+# interpreter runs without default delegates, else XNNPACK swallows those ops and their outputs
+# are not preserved.
+DENSIFY_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils as fu
+
+src, dst = sys.argv[1], sys.argv[2]
+model = fu.read_model(src)
+sg = model.subgraphs[0]
+codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+weight_ops = (schema.BuiltinOperator.DENSIFY, schema.BuiltinOperator.DEQUANTIZE)
+interp = tf.lite.Interpreter(
+    model_path=src, experimental_preserve_all_tensors=True,
+    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+interp.allocate_tensors()
+inp = interp.get_input_details()[0]
+interp.set_tensor(inp["index"], np.zeros(inp["shape"], np.float32))
+interp.invoke()
+drop = []
+for k, op in enumerate(sg.operators):
+    code = codes[op.opcodeIndex]
+    if code not in weight_ops:
+        continue
+    drop.append(k)
+    source = sg.tensors[op.inputs[0]]  # compressed source, orphaned: emptied for tf2onnx
+    source.buffer, source.sparsity, source.quantization = 0, None, None
+    if code == schema.BuiltinOperator.DEQUANTIZE:
+        value = np.ascontiguousarray(interp.get_tensor(op.outputs[0]), dtype=np.float32)
+        buf = schema.BufferT()
+        buf.data = np.frombuffer(value.tobytes(), np.uint8)
+        model.buffers.append(buf)
+        t = sg.tensors[op.outputs[0]]
+        t.buffer, t.type, t.quantization, t.sparsity = len(model.buffers) - 1, 0, None, None
+for k in reversed(drop):
+    del sg.operators[k]
+fu.write_model(model, dst)
+print(len(sg.operators) + len(drop), len(sg.operators))
+"""
+
+# Runs in the build venv: the original .tflite on NCHW inputs from an .npy -> raw outputs .npz.
+TFLITE_RUN_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+interp = tf.lite.Interpreter(model_path=sys.argv[1])
+interp.allocate_tensors()
+inp = interp.get_input_details()[0]
+outs = sorted(interp.get_output_details(), key=lambda o: o["shape"][-1], reverse=True)
+raw, logits = [], []
+for x in np.load(sys.argv[2]):
+    interp.set_tensor(inp["index"], np.ascontiguousarray(x.transpose(1, 2, 0)[None]))
+    interp.invoke()
+    raw.append(interp.get_tensor(outs[0]["index"])[0])
+    logits.append(interp.get_tensor(outs[1]["index"])[0])
+np.savez(sys.argv[3], regressors=np.stack(raw), logits=np.stack(logits))
+"""
 
 TENSORRT_NOTE = (
     "TensorRT: the detector is already cut to plain ops (fixed 1x300x300x3 float input, raw box "
@@ -403,6 +482,151 @@ def _convert_blazepose(python: Path, tflite: Path, workdir: Path, out: Path, log
     }
 
 
+def _fetch_pose_detector_tflite(python: Path, workdir: Path, log) -> tuple[Path, Path]:
+    """``pose_detection.tflite`` out of the pinned mediapipe wheel (no dependencies installed)."""
+    import zipfile
+
+    from pose3d_ros.core.checksums import sha256_file as sha
+
+    wheels = workdir / "wheel"
+    _run(
+        [str(python), "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+         "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
+         "-d", str(wheels), f"{MEDIAPIPE_PACKAGE}=={MEDIAPIPE_WHEEL_VERSION}"],
+        log,
+    )  # fmt: skip
+    found = sorted(wheels.glob(f"{MEDIAPIPE_PACKAGE}-{MEDIAPIPE_WHEEL_VERSION}-*.whl"))
+    if not found:
+        raise AssetError(f"pip did not download {MEDIAPIPE_PACKAGE}=={MEDIAPIPE_WHEEL_VERSION}")
+    out = workdir / "pose_detection.tflite"
+    with zipfile.ZipFile(found[0]) as z:
+        out.write_bytes(z.read(POSE_DETECTOR_MEMBER))
+    if sha(out) != POSE_DETECTOR_TFLITE_SHA256:
+        raise AssetError(f"{POSE_DETECTOR_MEMBER} in {found[0].name} is not the verified file")
+    return out, found[0]
+
+
+def _pose_detector_probes(n_random: int = 2):
+    """Check inputs (B, 3, 224, 224) in [-1, 1]: the footage stills letterboxed when present
+    (real people, so real detections are compared), plus seeded random images."""
+    import cv2
+    import numpy as np
+
+    from pose3d_ros.assets import source_tree
+
+    blobs = []
+    root = source_tree()
+    for name in ("messi5.jpg", "basketball1.png"):
+        path = root / "data" / "footage" / name if root else None
+        img = cv2.imread(str(path)) if path is not None and path.is_file() else None
+        if img is not None:
+            blobs.append(pose_detection.letterbox(img)[0][0])
+            blobs.append(pose_detection.letterbox(np.ascontiguousarray(np.rot90(img)))[0][0])
+    rng = np.random.default_rng(2)
+    for _ in range(n_random):
+        img = cv2.resize(cv2_blobs(rng), (224, 224), interpolation=cv2.INTER_NEAREST)
+        blobs.append(pose_detection.letterbox(img)[0][0])
+    return np.stack(blobs).astype(np.float32)
+
+
+def _convert_pose_detector(python: Path, workdir: Path, out: Path, log) -> dict[str, Any]:
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    tflite, wheel = _fetch_pose_detector_tflite(python, workdir, log)
+    script = workdir / "densify.py"
+    script.write_text(DENSIFY_SCRIPT)
+    dense = workdir / "pose_detection_dense.tflite"
+    ops = _run([str(python), str(script), str(tflite), str(dense)], log).split()[-2:]
+    log(f"  pose_detector: densified, ops {ops[0]} -> {ops[1]}")
+    raw = workdir / "pose_detection_tf2onnx.onnx"
+    _run(
+        [str(python), "-m", "tf2onnx.convert", "--tflite", str(dense), "--opset", str(OPSET),
+         "--inputs-as-nchw", "input_1", "--output", str(raw)],
+        log,
+    )  # fmt: skip
+    full = onnx.load(raw)
+    inits = {i.name: i for i in full.graph.initializer}
+    for node in full.graph.node:  # hard-coded batch 1 in the head reshapes -> copied from input
+        if node.op_type == "Reshape" and node.input[1] in inits:
+            shape = numpy_helper.to_array(inits[node.input[1]]).copy()
+            if shape.ndim == 1 and shape.size == 3 and shape[0] == 1:
+                shape[0] = 0
+                inits[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
+    by_width = {o.type.tensor_type.shape.dim[-1].dim_value: o.name for o in full.graph.output}
+    rename = {full.graph.input[0].name: "image", by_width[12]: "regressors", by_width[1]: "logits"}
+    for node in full.graph.node:
+        node.input[:] = [rename.get(i, i) for i in node.input]
+        node.output[:] = [rename.get(o, o) for o in node.output]
+    F = onnx.TensorProto.FLOAT
+    n = pose_detection.NUM_ANCHORS
+    graph = helper.make_graph(
+        list(full.graph.node),
+        "blazepose_pose_detector",
+        [helper.make_tensor_value_info("image", F, ["batch", 3, 224, 224])],
+        [
+            helper.make_tensor_value_info("regressors", F, ["batch", n, 12]),
+            helper.make_tensor_value_info("logits", F, ["batch", n, 1]),
+        ],
+        list(full.graph.initializer),
+    )
+    model = _make_model(
+        graph,
+        {
+            "source": f"{POSE_DETECTOR_SOURCE}/{POSE_DETECTOR_MEMBER}",
+            "licence": "Apache-2.0",
+            "notice": "converted to ONNX by pose3d-tools models build (weights densified)",
+            "input": "RGB float in [-1,1], NCHW, 224x224 centred letterbox",
+        },
+    )
+    # Check: ONNX (one batch) vs the original TFLite interpreter (one image at a time), decoded.
+    probes = _pose_detector_probes()
+    np.save(workdir / "probes.npy", probes)
+    runner = workdir / "tflite_run.py"
+    runner.write_text(TFLITE_RUN_SCRIPT)
+    _run([str(python), str(runner), str(tflite), str(workdir / "probes.npy"),
+          str(workdir / "tflite_out.npz")], log)  # fmt: skip
+    ref = np.load(workdir / "tflite_out.npz")
+    got = _ort_session(model.SerializeToString()).run(["regressors", "logits"], {"image": probes})
+    anchors = pose_detection.ssd_anchors()
+    ref_scores = pose_detection.scores_from_logits(ref["logits"]).reshape(len(probes), -1)
+    got_scores = pose_detection.scores_from_logits(got[1]).reshape(len(probes), -1)
+    err = np.stack(
+        [
+            np.abs(pose_detection.decode(g, anchors) - pose_detection.decode(r, anchors)).max(1)
+            for g, r in zip(got[0], ref["regressors"], strict=True)
+        ]
+    ) * pose_detection.INPUT_SIZE  # (images, anchors), 224-px input pixels
+    detected = (ref_scores >= 0.5) | (got_scores >= 0.5)
+    px = float(err[detected].max()) if detected.any() else 0.0
+    px_all = float(err.max())
+    score = float(np.abs(got_scores - ref_scores).max())
+    log(f"  pose_detector: ONNX vs TFLite on {len(probes)} images: decoded max diff {px:.2e} px "
+        f"on the {int(detected.sum())} anchors scoring >= 0.5 ({px_all:.2e} px on all "
+        f"{err.size}), scores {score:.2e}")
+    if (
+        px > POSE_DETECTOR_PX_TOLERANCE
+        or px_all > 5 * POSE_DETECTOR_PX_TOLERANCE
+        or score > POSE_DETECTOR_SCORE_TOLERANCE
+    ):
+        raise AssetError(f"pose_detector ONNX differs from TFLite ({px} px, scores {score})")
+    onnx.save(model, out)
+    return {
+        "source_file": POSE_DETECTOR_MEMBER,
+        "source_file_sha256": POSE_DETECTOR_TFLITE_SHA256,
+        "source_wheel": wheel.name,
+        "source_wheel_sha256": sha256_file(wheel),
+        "checks": {
+            "decoded_vs_tflite_max_px": px,
+            "decoded_vs_tflite_max_px_all_anchors": px_all,
+            "scores_vs_tflite_max_abs": score,
+            "probe_images": len(probes),
+            "batched_onnx_vs_single_tflite": True,
+        },
+    }
+
+
 def build_models(
     model_dir: str | Path | None = None,
     force: bool = False,
@@ -454,6 +678,9 @@ def build_models(
             if name == "person_detector":
                 info = _convert_detector(python, workdir, tmp_out, log)
                 source_sha = None
+            elif name == "pose_detector":
+                info = _convert_pose_detector(python, workdir, tmp_out, log)
+                source_sha = info["source_wheel_sha256"]
             else:
                 variant = name.split("_", 1)[1]
                 tflite = _extract_member(tgz, f"pose_landmark_{variant}.tflite", workdir)
