@@ -6,7 +6,7 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 # Best-effort images up to 16 MB over shared memory without loss (Fast DDS profile).
 export FASTRTPS_DEFAULT_PROFILES_FILE := $(CURDIR)/pose3d_ros/config/fastdds_shm.xml
 
-.PHONY: setup test test-floor lint demo eval bench clean help
+.PHONY: setup test test-floor lint demo eval bench bench-2d clean help
 
 help:
 	@echo "make setup  - install everything (apt, .venv, ROS 2 Jazzy wheels, messages, models, footage)"
@@ -45,6 +45,13 @@ bench: setup
 	$(PY) -m pose3d_tools.bench.stage2d
 	$(PY) -m pose3d_tools.bench.lifters --out out/bench/lifters.json
 	$(VENV)/bin/pose3d-tools bench
+
+# Front end on the posture set (people sitting, bending, close up, from behind, crowds, low light,
+# rotated) beside MediaPipe's pose solution (.venv-mediapipe) -> out/bench/front_end.json.
+bench-2d: setup
+	@scripts/setup_mediapipe.sh
+	$(PY) -m pose3d_tools.bench.posture_set fetch >/dev/null
+	$(PY) -m pose3d_tools.bench.front_end --out out/bench/front_end.json
 
 clean:
 	rm -rf build out .pytest_cache

@@ -1,0 +1,142 @@
+"""The posture test set's manifest and fetch, OKS, and the front-end benchmark's report."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose3d_tools import REPO_ROOT
+from pose3d_tools.bench import front_end
+from pose3d_tools.bench.posture_set import (
+    OUT_DIR,
+    fetch,
+    images,
+    load_manifest,
+    rotate_image,
+    rotate_points,
+    sha256,
+)
+
+# Licences that allow committing and redistributing an image with the project (Apache-2.0).
+ALLOWED = {"Apache-2.0", "BSD-3-Clause", "CC0-1.0", "public-domain", "CC-BY-2.0",
+           "Pixabay-Content-License"}  # fmt: skip
+CATEGORIES = {"sitting", "lying", "bending", "close_up", "from_behind", "crowd", "low_light",
+              "upright", "rotated_90", "rotated_180", "rotated_270"}  # fmt: skip
+
+
+def test_manifest_entries_are_complete_and_licences_allowed():
+    manifest = load_manifest()
+    assert set(manifest["licence_allow_list"]) <= ALLOWED
+    items = {it["id"]: it for it in manifest["images"]}
+    assert len(items) == len(manifest["images"]), "duplicate ids"
+    for it in manifest["images"]:
+        assert it["category"] in CATEGORIES, it["id"]
+        if "derived_from" in it:
+            assert it["derived_from"] in items and "derived_from" not in items[it["derived_from"]]
+            assert ("rotate" in it) != ("dark" in it)
+            continue
+        assert it["licence"] in ALLOWED, it["id"]
+        assert isinstance(it["people"], int) and it["people"] >= 1
+        assert it["source"]["kind"] in {"github", "debian", "pypi"}
+        if it["source"]["kind"] == "github":  # committed: a pinned commit and the right bytes
+            assert len(it["source"]["commit"]) == 40
+            assert sha256(REPO_ROOT / it["file"]) == it["sha256"], it["id"]
+        for person in it.get("keypoints_coco17", []):
+            assert np.asarray(person).shape == (17, 3)
+
+
+def test_set_covers_the_issue_categories():
+    counts: dict[str, int] = {}
+    for it in load_manifest()["images"]:
+        counts[it["category"]] = counts.get(it["category"], 0) + 1
+    for category in ("sitting", "bending", "close_up", "from_behind", "crowd", "low_light",
+                     "rotated_90", "rotated_180", "rotated_270"):  # fmt: skip
+        assert counts.get(category, 0) >= 2, category
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_keypoints_follow_the_image(degrees):
+    image = np.zeros((30, 50), np.uint8)
+    image[7, 41] = 255  # (x, y) = (41, 7)
+    rotated = rotate_image(image, degrees)
+    y, x = np.argwhere(rotated == 255)[0]
+    np.testing.assert_array_equal(rotate_points(np.array([41.0, 7.0]), degrees, 50, 30), [x, y])
+
+
+def test_oks_against_a_hand_computed_example():
+    gt = np.zeros((12, 3))
+    gt[:, 0], gt[:, 1], gt[:, 2] = np.arange(12) * 10.0, 50.0, 2
+    pred = gt[:, :2].copy()
+    pred[4, 0] += 10.0  # l_wrist 10 px off: exp(-100 / (2 * 10000 * (2 * 0.062)^2)) = 0.722386
+    assert front_end.oks(pred, gt, 10000.0) == pytest.approx((11 + 0.722386) / 12, abs=1e-6)
+    gt[0, 2] = 0  # an unlabelled joint does not count, however far off
+    pred[0] += 1000.0
+    assert front_end.oks(pred, gt, 10000.0) == pytest.approx((10 + 0.722386) / 11, abs=1e-6)
+    assert front_end.oks(pred + 1e4, gt, 10000.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_match_oks_is_one_to_one():
+    gt = np.zeros((2, 17, 3))
+    gt[0, :, :2], gt[1, :, :2], gt[..., 2] = 0.0, 500.0, 2
+    gt[0, :, 0] = gt[1, :, 0] = np.arange(17) * 5.0
+    near_first = gt[0, front_end.COCO17_LIMB_INDEX, :2] + 1.0
+    scores = front_end.match_oks([near_first], gt, np.array([2500.0, 2500.0]))
+    assert scores[0] > 0.9 and scores[1] == 0.0
+    assert front_end.match_oks([], gt, np.array([1.0, 1.0])) == [0.0, 0.0]
+
+
+def test_limb_points_by_name():
+    names = tuple(f"j{i}" for i in range(5)) + front_end.LIMB_JOINTS[::-1]
+    points = np.arange(len(names) * 2, dtype=float).reshape(-1, 2)
+    out = front_end.limb_points(points, names)
+    assert out.shape == (12, 2)
+    np.testing.assert_array_equal(out[0], points[names.index("l_shoulder")])
+
+
+FOOTAGE = REPO_ROOT / "data" / "footage"
+
+
+@pytest.mark.skipif(not (FOOTAGE / "vtest.avi").exists(), reason="needs make setup's footage")
+def test_fetch_makes_every_listed_file(tmp_path):
+    for name in ("astronaut.png", "camera.png"):  # skip the PyPI download when fetched before
+        if (OUT_DIR / name).exists():
+            shutil.copyfile(OUT_DIR / name, tmp_path / name)
+    fetch(tmp_path)
+    listed = images(tmp_path)
+    assert len(listed) == len(load_manifest()["images"])
+    for item in listed:
+        image = cv2.imread(str(item.path))
+        assert image is not None, item.path
+        if item.keypoints is not None:  # labels inside the (rotated) image
+            h, w = image.shape[:2]
+            xy = item.keypoints[..., :2][item.keypoints[..., 2] > 0]
+            assert (xy >= 0).all() and (xy[:, 0] < w).all() and (xy[:, 1] < h).all(), item.id
+
+
+def _models_built() -> bool:
+    return (REPO_ROOT / "data" / "models" / "manifest.json").exists()
+
+
+@pytest.mark.skipif(not (_models_built() and (OUT_DIR / "tfx_businessman.jpg").exists()),
+                    reason="needs make setup's models and the fetched posture set")  # fmt: skip
+def test_report_schema_on_two_images():
+    wanted = {"businessman_standing", "businessman_standing_rot90"}
+    items = [it for it in images() if it.id in wanted]
+    report = front_end.benchmark(items, threads=1, mediapipe=front_end.MEDIAPIPE_PYTHON.exists())
+    assert set(report["categories"]) == {"upright", "rotated_90"}
+    front_ends = ["pose3d"] + (["mediapipe"] if front_end.MEDIAPIPE_PYTHON.exists() else [])
+    for fe in front_ends:
+        total = report["total"][fe]
+        assert total["images"] == 2 and total["people_present"] == 2
+        assert 0 <= total["people_found"] <= 2 and total["labelled_people"] == 2
+        assert total["oks_mean"] is None or 0.0 <= total["oks_mean"] <= 1.0
+    assert {"detect", "keypoints", "total"} <= set(report["total"]["pose3d"]["stage_ms_median"])
+    for rec in report["images"]:
+        assert rec["id"] in wanted and len(rec["pose3d"]["oks"]) == 1
+        assert not math.isnan(rec["pose3d"]["oks"][0])
+    assert isinstance(Path(front_end.MEDIAPIPE_SCRIPT).read_text(), str)
