@@ -656,7 +656,10 @@ def train(cfg: TrainConfig, resume: bool | str = True, progress: bool = True,
         poses = load_split("test", cfg.data.data_dir, TEST_SUBJECTS)
         cams = load_h36m_cameras(cfg.data.data_dir)
         real = [c for k, c in sorted(cams.items()) if k.split("_")[0] in TEST_SUBJECTS]
-        val_cfg = dataclasses.replace(cfg.data, real_camera_prob=1.0, frame_stride=10)
+        # The monitor set does not follow the training augmentation (e.g. statures): it keeps
+        # the default body-size law so monitor curves of different configs stay comparable.
+        val_cfg = dataclasses.replace(cfg.data, real_camera_prob=1.0, frame_stride=10,
+                                      augment=AugmentConfig())
         trainer.val_synth = WindowSynth(FrameTable(poses), real, val_cfg, trainer.frames,
                                         trainer.causal)
     if resume and not trainer.resume() and resume == "require":
