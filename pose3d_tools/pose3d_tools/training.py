@@ -643,12 +643,60 @@ class Trainer:
         return path
 
 
+class RunLock:
+    """``<work_dir>/run.lock`` holding the training process id: a second trainer on the same
+    working checkpoint would overwrite ``last.pt`` with its own state. A lock whose process is
+    gone (killed at the end of a session) is taken over."""
+
+    def __init__(self, work_dir: Path):
+        self.path = Path(work_dir) / "run.lock"
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and self._alive(pid):
+                    raise RuntimeError(f"{self.path}: training process {pid} is running on this "
+                                       f"working checkpoint; stop it first") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise RuntimeError(f"{self.path}: could not take the lock")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def train(cfg: TrainConfig, resume: bool | str = True, progress: bool = True,
           validate: bool = True, max_steps: int | None = None) -> Path:
     """Train ``cfg``, resuming from ``out_dir/name/last.pt`` if present (``resume="require"``:
     it must be). Returns the shipped checkpoint path when the schedule is complete, else (stopped
     by a signal, ``max_steps`` or ``max_minutes``) the working ``last.pt`` to resume from."""
     check_subjects(cfg.data.train_subjects, "train")
+    with RunLock(resolve_path(cfg.out_dir) / cfg.name):
+        return _train(cfg, resume, progress, validate, max_steps)
+
+
+def _train(cfg: TrainConfig, resume: bool | str, progress: bool, validate: bool,
+           max_steps: int | None) -> Path:
     trainer = Trainer(cfg, progress=progress)
     if validate and cfg.data.val_samples > 0:
         from pose3d_tools.data.h36m import TEST_SUBJECTS

@@ -220,6 +220,18 @@ def test_periodic_checkpoints_mid_epoch(tmp_path):
     assert seen[1:5] == [1, 2, 3, 4]  # the save after step k is visible at step k + 1
 
 
+def test_run_lock_refuses_a_second_live_trainer_and_takes_over_a_stale_one(tmp_path):
+    with training.RunLock(tmp_path) as lock:
+        assert lock.path.read_text() == str(os.getpid())
+        lock.path.write_text("1")  # pid 1 is alive: another trainer
+        with pytest.raises(RuntimeError, match="running"):
+            training.RunLock(tmp_path).__enter__()
+        lock.path.write_text("999999999")  # no such process: stale
+        with training.RunLock(tmp_path) as again:
+            assert again.path.read_text() == str(os.getpid())
+    assert not (tmp_path / "run.lock").exists()
+
+
 def test_cli_resume_requires_a_checkpoint(tmp_path):
     cfg = tiny_config(tmp_path)
     trainer = make_trainer(cfg)
