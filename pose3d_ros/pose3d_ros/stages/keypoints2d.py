@@ -1,9 +1,12 @@
 """Top-down 2D keypoints: BlazePose GHUM landmark model (Apache-2.0, npm ``@mediapipe/pose``).
 
-For each person box a square crop (``crop_scale`` x the box's longer side, centred on the box,
-optionally rotated upright from the previous frame's hip->shoulder axis, as BlazePose does) is
-warped to 256x256 with one ``cv2.warpAffine``; all crops go through the network in ONE batched
-call (the model store gives the graph a dynamic batch axis). Landmarks come back in crop pixels
+Each person comes as a rotated square ROI (``stages/crops.py``: from the BlazePose detector's
+alignment points, from a person box -- ``crop_scale`` x its longer side, optionally rotated
+upright from the hip->shoulder axis -- or from the previous frame's auxiliary landmarks, as
+BlazePose tracks) and is warped to 256x256 with one ``cv2.warpAffine``. A ROI far from upright
+(``upright_retry_deg``) is also cropped upright and the crop with the higher presence kept (a
+person bent over gets an upside-down ROI from the detector); all crops go through the network
+in ONE batched call (the model store gives the graph a dynamic batch axis). Landmarks come back in crop pixels
 and are mapped to the image with each crop's affine transform.
 
 Confidence of a joint = sigmoid(visibility logit) x person presence. A joint is *missing*
@@ -34,6 +37,7 @@ from pose3d_ros.backends import Backend, BackendError, load_backend
 from pose3d_ros.core.boxes import keypoint_boxes
 from pose3d_ros.core.parameters import setting
 from pose3d_ros.core.skeletons import BLAZEPOSE33, H36M17, mapping
+from pose3d_ros.stages.crops import far_from_upright, roi_transforms, rois_from_boxes
 
 NUM_LANDMARKS = 39  # 33 BlazePose joints + 6 auxiliary ROI points
 # Where the network's landmark coordinates put the centre of the crop's top-left pixel: 0.5
@@ -71,6 +75,13 @@ class KeypointSettings:
         "keypoint box padded by this fraction of its longer side per side (head top, hands)",
         range=(0.0, 1.0),
     )
+    upright_retry_deg: float = setting(
+        100.0,
+        "a crop rotated by more than this from upright is also tried upright; the one with the "
+        "higher presence is kept (180 = never)",
+        range=(0.0, 180.0),
+        unit="deg",
+    )
 
 
 @dataclass
@@ -83,6 +94,7 @@ class Keypoints2D:
     joint_set: str = "blazepose33"
     world: np.ndarray | None = None  # (N, J, 3) metres, hip-centred (BlazePose world landmarks)
     crops: np.ndarray | None = None  # (N, 2, 3) affine crop pixels -> image pixels
+    aux: np.ndarray | None = None  # (N, 6, 2) auxiliary ROI landmarks 33..38, image pixels
 
     def __len__(self) -> int:
         return len(self.points)
@@ -100,6 +112,7 @@ class Keypoints2D:
             joint_set,
             np.zeros((0, num_joints, 3), np.float32),
             np.zeros((0, 2, 3), np.float32),
+            np.zeros((0, NUM_LANDMARKS - 33, 2), np.float32),
         )
 
 
@@ -117,18 +130,7 @@ def crop_transforms(
     ``angles`` (radians; the crop's "up" points along (sin a, -cos a) in the image). The
     crop's middle, (size - 1) / 2 in its pixel-centre coordinates, lands on the box centre.
     """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    centre = 0.5 * (boxes[:, :2] + boxes[:, 2:])
-    side = crop_scale * np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    side = np.maximum(side, 1.0)
-    a = np.zeros(len(boxes)) if angles is None else np.nan_to_num(np.asarray(angles, float))
-    cos, sin = np.cos(a) * side / size, np.sin(a) * side / size
-    M = np.empty((len(boxes), 2, 3))
-    M[:, 0, 0], M[:, 0, 1] = cos, -sin
-    M[:, 1, 0], M[:, 1, 1] = sin, cos
-    middle = np.full(2, (size - 1) / 2.0)
-    M[:, :, 2] = centre - M[:, :, :2] @ middle
-    return M
+    return roi_transforms(rois_from_boxes(boxes, crop_scale, angles), size)
 
 
 def landmarks_to_image(M: np.ndarray, landmarks_xy: np.ndarray) -> np.ndarray:
@@ -208,7 +210,12 @@ class KeypointEstimator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The network input (N, S, S, 3) RGB float32 in [0, 1] and the crop->image maps."""
         s = self.settings
-        M = crop_transforms(boxes, angles if s.rotate else None, s.crop_scale, self.size)
+        rois = rois_from_boxes(boxes, s.crop_scale, angles if s.rotate else None)
+        return self.crops_rois(image_bgr, rois)
+
+    def crops_rois(self, image_bgr: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (N, S, S, 3) RGB float32 in [0, 1] of rotated ROIs (N, 4) and their maps."""
+        M = roi_transforms(rois, self.size)
         batch = np.empty((len(M), self.size, self.size, 3), np.uint8)
         for i, m in enumerate(M):
             cv2.warpAffine(
@@ -240,8 +247,37 @@ class KeypointEstimator:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return Keypoints2D.empty()
-        crops, M = self.crops(image_bgr, boxes, angles)
-        return self.decode(self.infer(crops), M, image_bgr.shape[:2])
+        s = self.settings
+        rois = rois_from_boxes(boxes, s.crop_scale, angles if s.rotate else None)
+        return self.estimate_rois(image_bgr, rois)
+
+    def estimate_rois(self, image_bgr: np.ndarray, rois: np.ndarray) -> Keypoints2D:
+        """Keypoints of the people in rotated ROIs (N, 4) ``(cx, cy, side, angle)``, one batch.
+
+        Rows whose angle is further than ``upright_retry_deg`` from upright are cropped a second
+        time upright (same centre and side) in the same batch; per person the crop with the
+        higher presence wins. With ``rotate`` off every crop is upright.
+        """
+        s = self.settings
+        rois = np.array(rois, dtype=np.float64).reshape(-1, 4)
+        if len(rois) == 0:
+            return Keypoints2D.empty()
+        if not s.rotate:
+            rois[:, 3] = 0.0
+        retry = np.flatnonzero(far_from_upright(rois, np.radians(s.upright_retry_deg)))
+        upright = rois[retry].copy()
+        upright[:, 3] = 0.0
+        crops, M = self.crops_rois(image_bgr, np.concatenate([rois, upright]))
+        out = self.infer(crops)
+        n = len(rois)
+        if len(retry):
+            presence = np.asarray(out["presence"]).reshape(-1)
+            better = presence[n:] > presence[retry]
+            pick = np.arange(n)
+            pick[retry[better]] = n + np.flatnonzero(better)
+            out = {k: np.asarray(v)[pick] for k, v in out.items()}
+            M = M[pick]
+        return self.decode(out, M, image_bgr.shape[:2])
 
     def decode(
         self, out: dict[str, np.ndarray], M: np.ndarray, image_hw: tuple[int, int]
@@ -249,9 +285,11 @@ class KeypointEstimator:
         """Network outputs + crop->image maps -> Keypoints2D (see the module doc)."""
         s = self.settings
         n = len(M)
-        lm = out["landmarks"].reshape(n, NUM_LANDMARKS, 5)[:, :33]
+        all_lm = out["landmarks"].reshape(n, NUM_LANDMARKS, 5)
+        lm = all_lm[:, :33]
         presence = out["presence"].reshape(n).astype(np.float32)
         points = landmarks_to_image(M, lm[..., :2])
+        aux = landmarks_to_image(M, all_lm[:, 33:, :2])
         conf = _sigmoid(lm[..., 3]) * presence[:, None]
         missing = conf < s.joint_threshold
         missing |= (presence < s.min_presence)[:, None]
@@ -270,6 +308,7 @@ class KeypointEstimator:
             "blazepose33",
             world,
             M.astype(np.float32),
+            aux.astype(np.float32),
         )
 
 
@@ -287,6 +326,7 @@ def convert(keypoints: Keypoints2D, target: str = "h36m17") -> Keypoints2D:
         target,
         world,
         keypoints.crops,
+        keypoints.aux,
     )
 
 
