@@ -6,8 +6,8 @@ upright from the hip->shoulder axis -- or from the previous frame's auxiliary la
 BlazePose tracks) and is warped to 256x256 with one ``cv2.warpAffine``. A ROI far from upright
 (``upright_retry_deg``) is also cropped upright and the crop with the higher presence kept (a
 person bent over gets an upside-down ROI from the detector); all crops go through the network
-in ONE batched call (the model store gives the graph a dynamic batch axis). Landmarks come back in crop pixels
-and are mapped to the image with each crop's affine transform.
+in ONE batched call (the model store gives the graph a dynamic batch axis). Landmarks come back
+in crop pixels and are mapped to the image with each crop's affine transform.
 
 Confidence of a joint = sigmoid(visibility logit) x person presence. A joint is *missing*
 (confidence exactly 0, coordinates kept but meaningless) when that product is below
