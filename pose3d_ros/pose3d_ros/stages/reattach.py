@@ -79,7 +79,7 @@ class ReattachSettings:
         range=(0.0, 1.0),
     )
     motion_std_mps: float = setting(
-        1.0,
+        0.5,
         "Unpredicted motion of a hidden person (turning, stopping), per second hidden.",
         range=(0.0, 10.0),
         unit="m/s",
