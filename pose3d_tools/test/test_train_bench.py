@@ -39,3 +39,16 @@ def test_step_timer_times_both_halves_and_trains(htnet_trainer):
 def test_matmul_ceiling_is_positive():
     assert train_bench.matmul_gflops(1, n=128, reps=2) > 0.01
     assert np.isfinite(train_bench.matmul_gflops(1, n=64, reps=1))
+
+
+def test_minutes_to_reference_interpolates_the_crossing():
+    history = [{"epoch": 1, "val_mpjpe_mm": 100.0, "elapsed_s": 60.0, "cpu_s": 30.0},
+               {"epoch": 2, "val_mpjpe_mm": 80.0, "elapsed_s": 120.0, "cpu_s": 60.0},
+               {"epoch": 3, "val_mpjpe_mm": 60.0, "elapsed_s": 180.0, "cpu_s": 90.0},
+               {"stage": "pretrain", "epoch": 1, "val_mpjpe_mm": None, "elapsed_s": 1.0}]
+    curve = train_bench.learning_curve(history)
+    assert [c["epoch"] for c in curve] == [1, 2, 3]
+    assert train_bench.minutes_to(curve, 70.0) == pytest.approx(2.5)
+    assert train_bench.minutes_to(curve, 70.0, "cpu_min") == pytest.approx(1.25)
+    assert train_bench.minutes_to(curve, 100.0) == pytest.approx(1.0)
+    assert train_bench.minutes_to(curve, 59.9) is None

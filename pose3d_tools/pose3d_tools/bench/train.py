@@ -16,7 +16,15 @@ Thread counts are measured interleaved (round-robin, ``rounds`` times) and the m
 because the machine is shared: absolute numbers move with the other load, ratios measured side
 by side move much less. The load average before and after is recorded.
 
+Learning curves (``--curves CKPT ...``, working ``last.pt`` or shipped checkpoints): the
+monitor MPJPE (mm; S9/S11, GT 2D, 4 real cameras, default body-size law, see
+``training.train``) against wall and CPU minutes, and ``minutes_to_reference``: the minutes a
+run took to reach the final monitor MPJPE of the shipped checkpoint of the same model type
+(interpolated between epochs). The shipped checkpoints recorded wall time only (1 thread: wall
+~ CPU minutes on a quiet machine, more on a busy one).
+
     python -m pose3d_tools.bench.train --out out/bench/train.json
+    python -m pose3d_tools.bench.train --curves out/train/*/last.pt pose3d_tools/checkpoints/*.pt
 """
 
 from __future__ import annotations
@@ -127,6 +135,7 @@ def measure(cfg: TrainBenchConfig, progress: bool = True) -> dict[str, Any]:
     load_before = os.getloadavg()
     results: dict[str, Any] = {}
     for name in cfg.configs:
+        lifter_load = os.getloadavg()
         tcfg = training.load_config(CONFIG_DIR / f"{name}.yaml")
         tcfg.optim.epochs, tcfg.optim.steps_per_epoch = 1, 10_000
         batches = cfg.batch_sizes or (tcfg.optim.batch_size,)
@@ -177,6 +186,11 @@ def measure(cfg: TrainBenchConfig, progress: bool = True) -> dict[str, Any]:
             "model": tcfg.model, "model_config": tcfg.model_config,
             "params": sum(p.numel() for p in trainer.model.parameters()),
             "config_batch_size": tcfg.optim.batch_size, "runs": runs,
+            "load_average": [lifter_load, os.getloadavg()],
+            "samples_per_s": max(r["samples_per_s"] for r in runs if r["batch_size"] ==
+                                 tcfg.optim.batch_size and not r["compiled"]),
+            "gflops_per_s": max(r["gflops_per_s"] for r in runs if r["batch_size"] ==
+                                tcfg.optim.batch_size and not r["compiled"]),
         })
     return {
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
@@ -190,6 +204,71 @@ def measure(cfg: TrainBenchConfig, progress: bool = True) -> dict[str, Any]:
     }
 
 
+def learning_curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The monitored epochs of a training history: steps, wall/CPU minutes, monitor MPJPE."""
+    out = []
+    for h in history:
+        if h.get("val_mpjpe_mm") is None:
+            continue
+        out.append({"epoch": h["epoch"], "global_step": h.get("global_step"),
+                    "wall_min": h["elapsed_s"] / 60,
+                    "cpu_min": h["cpu_s"] / 60 if h.get("cpu_s") is not None else None,
+                    "val_mpjpe_mm": h["val_mpjpe_mm"]})
+    return out
+
+
+def minutes_to(curve: list[dict[str, Any]], reference_mm: float,
+               clock: str = "wall_min") -> float | None:
+    """First time (minutes on ``clock``) the monitor MPJPE reaches ``reference_mm``, linearly
+    interpolated between the two epochs around the crossing; None if never reached."""
+    prev = None
+    for point in curve:
+        t, v = point.get(clock), point["val_mpjpe_mm"]
+        if t is None:
+            return None
+        if v <= reference_mm:
+            if prev is None or prev[1] == v:
+                return t
+            t0, v0 = prev
+            return t0 + (t - t0) * (v0 - reference_mm) / (v0 - v)
+        prev = (t, v)
+    return None
+
+
+def curves(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """Learning curves and minutes to the shipped reference for checkpoints ``paths``."""
+    from pose3d_tools import CHECKPOINT_DIR
+    from pose3d_tools.models.registry import load_checkpoint
+
+    refs: dict[str, tuple[str, float]] = {}
+    for shipped in sorted(CHECKPOINT_DIR.glob("*.pt")):
+        ck = load_checkpoint(shipped)
+        curve = learning_curve(ck.get("history") or [])
+        if curve:
+            refs[ck["train_config"]["model"]] = (shipped.stem, curve[-1]["val_mpjpe_mm"])
+    out: dict[str, Any] = {}
+    for path in paths:
+        ck = load_checkpoint(path)
+        tc = ck.get("train_config") or {}
+        curve = learning_curve(ck.get("history") or [])
+        ref = refs.get(tc.get("model", ""))
+        entry: dict[str, Any] = {"path": str(path), "model": tc.get("model"),
+                                 "batch_size": tc.get("optim", {}).get("batch_size"),
+                                 "lr": tc.get("optim", {}).get("lr"),
+                                 "threads": tc.get("threads"),
+                                 "global_step": ck.get("global_step"),
+                                 "finished": "optimizer" not in ck or (
+                                     ck.get("epoch") == tc.get("optim", {}).get("epochs")
+                                     and ck.get("stage") == "finetune"),
+                                 "curve": curve}
+        if ref is not None:
+            entry["reference"] = {"checkpoint": ref[0], "val_mpjpe_mm": ref[1]}
+            entry["minutes_to_reference"] = {
+                clock: minutes_to(curve, ref[1], clock) for clock in ("wall_min", "cpu_min")}
+        out[f"{tc.get('name', Path(path).stem)}:{Path(path).name}"] = entry
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="out/bench/train.json")
@@ -199,17 +278,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainBenchConfig.steps)
     p.add_argument("--rounds", type=int, default=TrainBenchConfig.rounds)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--curves", nargs="+",
+                   help="only add learning curves of these checkpoints to --out")
     args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.curves:
+        result = json.loads(out.read_text()) if out.is_file() else {}
+        result.setdefault("curves", {}).update(curves(args.curves))
+        for entry in result["curves"].values():  # the best per shipped reference -> lifter
+            ref, mins = entry.get("reference"), entry.get("minutes_to_reference") or {}
+            lifter = result.setdefault("lifters", {}).get(ref["checkpoint"]) if ref else None
+            if lifter is not None and mins.get("wall_min") is not None:
+                best = lifter.get("minutes_to_reference")
+                if best is None or mins["wall_min"] < best["wall_min"]:
+                    lifter["minutes_to_reference"] = {**mins, "run": entry["path"]}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(out)
+        return 0
     cfg = TrainBenchConfig(configs=tuple(args.configs), threads=tuple(args.threads),
                            batch_sizes=tuple(args.batch_sizes), steps=args.steps,
                            rounds=args.rounds, compile=args.compile)
     result = measure(cfg)
-    out = Path(args.out)
     if out.is_file():  # keep fields written by other runs (e.g. minutes_to_reference)
         old = json.loads(out.read_text())
         for name, entry in old.get("lifters", {}).items():
             for key, value in entry.items():
                 result["lifters"].setdefault(name, {}).setdefault(key, value)
+        if "curves" in old:
+            result.setdefault("curves", old["curves"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(out)
