@@ -8,7 +8,10 @@ two things the 2D tracker cannot use are known:
 
 * the root in metres in the camera frame, with its covariance, and the root velocity: where
   the lost person should be now (constant velocity, speed capped, uncertainty growing with the
-  time hidden and with depth, because monocular depth is the least certain axis);
+  time hidden and with depth, because monocular depth is the least certain axis). The velocity
+  is the least-squares slope of the last ``_HISTORY`` roots (about a second), not the
+  frame-to-frame difference: a metre of depth jitter between two frames 0.1 s apart would be a
+  10 m/s velocity;
 * a torso colour histogram (stages/appearance.py): who it is.
 
 A track the tracker has just started (while still tentative) is compared with the people lost
@@ -21,13 +24,15 @@ person never has two tracks. Ids stay unique: a published id is either a tracker
 the first time or the id of a lost person, held by one track at a time.
 
 Memory is bounded: at most ``max_people`` remembered people, each one root, covariance,
-velocity and histogram, forgotten ``max_gap_s`` after they were last seen.
+velocity, histogram and ``_HISTORY`` recent roots, forgotten ``max_gap_s`` after they were
+last seen.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +43,8 @@ from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.stages.appearance import bhattacharyya
 
 _NO_MATCH = 1e6
+_HISTORY = 10  # recent roots kept per person for the velocity
+_MIN_SPAN_S = 0.3  # shortest stretch of roots a velocity is computed from
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,7 @@ class _Person:
     root: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
     covariance: np.ndarray = field(default_factory=lambda: np.full((3, 3), np.nan))
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    recent: deque = field(default_factory=lambda: deque(maxlen=_HISTORY))  # (stamp, root)
     histogram: np.ndarray | None = None
 
 
@@ -284,8 +292,8 @@ class Reattacher:
             person.root = pose.root.copy()
             person.covariance = pose.root_covariance.copy()
             person.stamp = stamp
-            if np.isfinite(pose.root_velocity).all() and np.any(pose.root_velocity != 0):
-                person.velocity = pose.root_velocity.copy()
+            person.recent.append((stamp, person.root))
+            person.velocity = _slope(person.recent)
         if histogram is None or not np.isfinite(histogram).all():
             return
         if covered > self.settings.max_overlap and person.histogram is not None:
@@ -313,6 +321,16 @@ class Reattacher:
         lost = sorted((m.stamp, pid) for pid, m in self._people.items() if m.holder is None)
         for _, pid in lost[: max(0, len(lost) - self.settings.max_people)]:
             del self._people[pid]
+
+
+def _slope(recent: deque) -> np.ndarray:
+    """Least-squares velocity (m/s) of (stamp, root) pairs; zero over less than _MIN_SPAN_S."""
+    t = np.array([r[0] for r in recent])
+    if len(t) < 3 or t[-1] - t[0] < _MIN_SPAN_S:
+        return np.zeros(3)
+    x = np.stack([r[1] for r in recent])
+    tc = t - t.mean()
+    return (tc[:, None] * (x - x.mean(0))).sum(0) / float(np.square(tc).sum())
 
 
 def _covered_fraction(boxes: list[np.ndarray]) -> np.ndarray:
