@@ -8,7 +8,9 @@ Each image goes once through pose3d_ros.pipeline.PosePipeline as it is in the ch
 before each image, so the first frame's detector runs; a 60 deg horizontal field of view), and
 through MediaPipe 0.10.21 (mp.solutions.pose, model_complexity=1, static images; at most one
 person) in .venv-mediapipe as a subprocess. Per category: people found / people present (found
-is capped at the people present in each image), images where everyone was found, OKS on the 12
+= skeletons returned, capped at the people present in each image: an upper bound, since a wrong
+or misplaced skeleton counts too; check with --draw), skeletons beyond the people present
+(extra_detections), images where everyone was found, OKS on the 12
 limb joints (COCO sigmas) for the labelled people (each matched to its best prediction, greedily),
 and ms per frame per pipeline stage. Writes out/bench/front_end.json.
 """
@@ -79,6 +81,25 @@ def match_oks(preds: list[np.ndarray], gts: np.ndarray, areas: np.ndarray) -> li
         table[g, :] = -np.inf
         table[:, p] = -np.inf
     return result
+
+
+# Limb segments between LIMB_JOINTS indices, for overlays.
+_SEGMENTS = ((0, 1), (0, 2), (2, 4), (1, 3), (3, 5), (6, 7), (0, 6), (1, 7), (6, 8), (8, 10),
+             (7, 9), (9, 11))  # fmt: skip
+
+
+def draw(image: np.ndarray, preds: dict[str, list[np.ndarray]]) -> np.ndarray:
+    """The image with each front end's limb skeletons (pose3d green, MediaPipe magenta)."""
+    out = image.copy()
+    colours = {"pose3d": (0, 220, 0), "mediapipe": (255, 0, 255)}
+    thickness = max(1, round(max(image.shape[:2]) / 300))
+    for name, skeletons in preds.items():
+        for pts in skeletons:
+            for a, b in _SEGMENTS:
+                if np.isfinite(pts[[a, b]]).all():
+                    pa, pb = tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b])
+                    cv2.line(out, pa, pb, colours[name], thickness, cv2.LINE_AA)
+    return out
 
 
 def run_pose3d(items: list[PostureImage], threads: int) -> list[dict]:
@@ -170,6 +191,7 @@ def summarize(per_image: list[dict], front_end: str) -> dict:
         "people_present": sum(r["people"] for r in recs),
         "people_found": sum(r[front_end]["found"] for r in recs),
         "detections": sum(r[front_end]["detections"] for r in recs),
+        "extra_detections": sum(max(0, r[front_end]["detections"] - r["people"]) for r in recs),
         "images_all_found": sum(r[front_end]["all_found"] for r in recs),
         "labelled_people": len(oks_all),
         "oks_mean": round(float(np.mean(oks_all)), 4) if oks_all else None,
@@ -185,8 +207,10 @@ def summarize(per_image: list[dict], front_end: str) -> dict:
     return out
 
 
-def benchmark(items: list[PostureImage], threads: int, mediapipe: bool) -> dict:
-    """Run both front ends on items; the report as a JSON-able dict."""
+def benchmark(
+    items: list[PostureImage], threads: int, mediapipe: bool, draw_dir: Path | None = None
+) -> dict:
+    """Run both front ends on items; the report as a JSON-able dict (overlays in draw_dir)."""
     load_start = os.getloadavg()
     pose3d = run_pose3d(items, threads)
     mp_runs, mp_note = run_mediapipe(items) if mediapipe else (None, "skipped (--no-mediapipe)")
@@ -197,6 +221,13 @@ def benchmark(items: list[PostureImage], threads: int, mediapipe: bool) -> dict:
         if mp_runs is not None:
             rec["mediapipe"] = score(item, mp_runs[i])
         per_image.append(rec)
+        if draw_dir is not None:
+            draw_dir.mkdir(parents=True, exist_ok=True)
+            preds = {"pose3d": pose3d[i]["preds"]}
+            if mp_runs is not None:
+                preds["mediapipe"] = mp_runs[i]["preds"]
+            image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
+            cv2.imwrite(str(draw_dir / f"{item.id}.jpg"), draw(image, preds))
     categories = sorted({it.category for it in items})
     front_ends = ["pose3d"] + (["mediapipe"] if mp_runs is not None else [])
     return {
@@ -250,6 +281,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per model")
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--out", default=str(REPO_ROOT / "out" / "bench" / "front_end.json"))
+    ap.add_argument("--draw", help="folder for overlays (pose3d green, MediaPipe magenta)")
     args = ap.parse_args()
 
     items = images(Path(args.set_dir))
@@ -259,7 +291,8 @@ def main() -> int:
     if missing:
         print(f"missing images (run the fetch first): {missing[:3]}", file=sys.stderr)
         return 1
-    report = benchmark(items, args.threads, not args.no_mediapipe)
+    draw_dir = Path(args.draw) if args.draw else None
+    report = benchmark(items, args.threads, not args.no_mediapipe, draw_dir)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
