@@ -75,3 +75,11 @@ def test_stature_of_a_straight_skeleton():
     legs = 0.5 * (lengths[1] + lengths[2] + lengths[4] + lengths[5])  # hip-knee-ankle, r/l
     trunk = lengths[6:10].sum()
     assert aug.stature_from_bone_lengths(lengths) == pytest.approx((legs + trunk) / 0.961)
+
+
+def test_mixture_moments_match_samples_and_give_the_relative_scale_sd():
+    cfg = aug.StatureConfig(enabled=True)
+    mean, sd = aug.stature_moments(cfg)
+    h, _ = aug.sample_statures(np.random.default_rng(4), 400_000, cfg)
+    assert h.mean() == pytest.approx(mean, abs=1e-3) and h.std() == pytest.approx(sd, rel=0.02)
+    assert 0.05 < sd / mean < 0.065  # about 5.8 %: the default body-scale uncertainty

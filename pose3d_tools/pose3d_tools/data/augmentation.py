@@ -117,6 +117,19 @@ def sample_statures(rng: np.random.Generator, n: int,
     return mean + sd * z, female
 
 
+def stature_moments(cfg: StatureConfig) -> tuple[float, float]:
+    """Mean and SD (m) of the sex mixture (ignoring the 3-SD clip, < 1 % on the SD).
+
+    SD / mean is the relative body-scale uncertainty of a person of unknown size: the
+    depth/scale prior the runtime's root covariance should carry (``placement.scale_std``).
+    """
+    w = cfg.female_prob
+    mean = w * cfg.female_mean_m + (1 - w) * cfg.male_mean_m
+    second = (w * (cfg.female_sd_m**2 + cfg.female_mean_m**2)
+              + (1 - w) * (cfg.male_sd_m**2 + cfg.male_mean_m**2))
+    return mean, float(np.sqrt(second - mean**2))
+
+
 def stature_from_bone_lengths(lengths: np.ndarray) -> np.ndarray:
     """Standing height (m) of skeletons with bone lengths (..., 16) (H36M17 bone order).
 
