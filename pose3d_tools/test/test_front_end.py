@@ -17,6 +17,7 @@ from pose3d_tools.bench.posture_set import (
     fetch,
     images,
     load_manifest,
+    rotate_boxes,
     rotate_image,
     rotate_points,
     sha256,
@@ -138,5 +139,31 @@ def test_report_schema_on_two_images():
     assert {"detect", "keypoints", "total"} <= set(report["total"]["pose3d"]["stage_ms_median"])
     for rec in report["images"]:
         assert rec["id"] in wanted and len(rec["pose3d"]["oks"]) == 1
+        assert rec["pose3d"]["found_by"] == "boxes"
         assert not math.isnan(rec["pose3d"]["oks"][0])
     assert isinstance(Path(front_end.MEDIAPIPE_SCRIPT).read_text(), str)
+
+
+def test_rotated_boxes_hold_the_rotated_corners():
+    boxes = np.array([[10.0, 5.0, 20.0, 25.0]])
+    for degrees in (90, 180, 270):
+        out = rotate_boxes(boxes, degrees, 50, 30)[0]
+        corners = rotate_points(np.array([[10.0, 5.0], [20.0, 25.0]]), degrees, 50, 30)
+        np.testing.assert_array_equal(out[:2], corners.min(0))
+        np.testing.assert_array_equal(out[2:], corners.max(0))
+        assert out[2] - out[0] == (10.0 if degrees == 180 else 20.0)
+
+
+def test_match_boxes_one_skeleton_per_person():
+    boxes = np.array([[0.0, 0.0, 100.0, 200.0], [300.0, 0.0, 400.0, 200.0]])
+    inside_first = np.column_stack([np.linspace(10, 90, 12), np.linspace(10, 190, 12)])
+    legs_below = inside_first.copy()
+    legs_below[6:, 1] += 1000.0  # off the image: ignored (a close-up's guessed legs)
+    between = inside_first + np.array([150.0, 0.0])  # in neither box
+    assert front_end.match_boxes([inside_first], boxes, 500, 250) == 1
+    assert front_end.match_boxes([inside_first, inside_first], boxes, 500, 250) == 1  # a duplicate
+    assert (
+        front_end.match_boxes([legs_below, inside_first + np.array([300.0, 0.0])], boxes, 500, 250)
+        == 2
+    )
+    assert front_end.match_boxes([between], boxes, 500, 250) == 0

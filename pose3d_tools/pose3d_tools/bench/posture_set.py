@@ -45,6 +45,7 @@ class PostureImage:
     path: Path
     keypoints: np.ndarray | None  # (P, 17, 3) COCO-17 x, y, visibility (0 = not labelled)
     areas: np.ndarray | None  # (P,) object areas in px^2 for OKS
+    boxes: np.ndarray | None = None  # (people, 4) x0, y0, x1, y1 px, labelled by eye
 
 
 def load_manifest(path: Path = MANIFEST) -> dict:
@@ -79,6 +80,13 @@ def rotate_points(points: np.ndarray, degrees: int, width: int, height: int) -> 
     else:
         raise ValueError(f"rotation must be 90, 180 or 270, not {degrees}")
     return out
+
+
+def rotate_boxes(boxes: np.ndarray, degrees: int, width: int, height: int) -> np.ndarray:
+    """Boxes (N, 4: x0, y0, x1, y1) of an image after rotate_image."""
+    corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 3]]], axis=1)  # (N, 2, 2)
+    turned = rotate_points(corners, degrees, width, height)
+    return np.concatenate([turned.min(axis=1), turned.max(axis=1)], axis=1)
 
 
 def darken(
@@ -175,11 +183,15 @@ def images(out_dir: Path = OUT_DIR, manifest: dict | None = None) -> list[Postur
         kp = base.get("keypoints_coco17")
         keypoints = None if kp is None else np.asarray(kp, dtype=np.float64).reshape(-1, 17, 3)
         areas = _areas(base, keypoints)
-        if keypoints is not None and "rotate" in it:
+        boxes = None if "boxes" not in base else np.asarray(base["boxes"], dtype=np.float64)
+        if "rotate" in it and (keypoints is not None or boxes is not None):
             h, w = cv2.imread(str(out_dir / Path(base["file"]).name)).shape[:2]
-            keypoints[..., :2] = rotate_points(keypoints[..., :2], int(it["rotate"]), w, h)
+            if keypoints is not None:
+                keypoints[..., :2] = rotate_points(keypoints[..., :2], int(it["rotate"]), w, h)
+            if boxes is not None:
+                boxes = rotate_boxes(boxes, int(it["rotate"]), w, h)
         people = int(it.get("people", base["people"]))
-        out.append(PostureImage(it["id"], it["category"], people, path, keypoints, areas))
+        out.append(PostureImage(it["id"], it["category"], people, path, keypoints, areas, boxes))
     return out
 
 
