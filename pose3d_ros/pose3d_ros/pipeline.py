@@ -1,6 +1,7 @@
 """The product: one camera image in, tracked metric 3D skeletons out.
 
-    image -> person boxes (detector, or crops following the tracks) -> 2D keypoints (batched)
+    image -> rotated person ROIs (BlazePose detector + SSDLite boxes fused, or crops following
+             the tracks' own landmarks) -> 2D keypoints (batched)
           -> Human3.6M-17 -> tracking (stable ids) -> undistort + One-Euro smoothing
           -> per-track causal windows -> lifter (all people in one inference)
           -> metric placement (root translation + covariance) -> PersonPose list
@@ -25,11 +26,14 @@ from pose3d_ros.core.parameters import group, setting
 from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.appearance import torso_histograms
+from pose3d_ros.stages.crops import empty_rois, rois_from_boxes
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
+from pose3d_ros.stages.fusion import ProposalSettings, fuse, roi_extent_boxes
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
 from pose3d_ros.stages.lifting import Lifter, LifterSettings
 from pose3d_ros.stages.placement import PlacementSettings, place_root
+from pose3d_ros.stages.pose_detection import PoseDetector
 from pose3d_ros.stages.reattach import Reattacher
 from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
 from pose3d_ros.stages.tracking import Tracker, TrackerSettings
@@ -74,6 +78,7 @@ class PipelineSettings:
         "Also report people hidden for less than the tracker's grace period "
         "(tracking_state COASTING, predicted root, no joints)",
     )
+    proposals: ProposalSettings = group(ProposalSettings)
     detector: DetectorSettings = group(DetectorSettings)
     keypoints: KeypointSettings = group(KeypointSettings)
     tracker: TrackerSettings = group(TrackerSettings)
@@ -119,6 +124,9 @@ class PosePipeline:
         self._detector_backend = load_backend(
             model_path("person_detector", model_dir), s.backend, **s.backend_options("detector")
         )
+        self._pose_detector_backend = load_backend(
+            model_path("pose_detector", model_dir), s.backend, **s.backend_options("detector")
+        )
         self._keypoint_backend = load_backend(
             model_path(s.keypoint_model, model_dir), s.backend, **s.backend_options("keypoints")
         )
@@ -126,6 +134,11 @@ class PosePipeline:
             lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
         )
         self.detector = PersonDetector(self._detector_backend, s.detector)
+        self.pose_detector = PoseDetector(
+            self._pose_detector_backend,
+            s.proposals.blazepose_score_threshold,
+            s.proposals.blazepose_nms_iou,
+        )
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)
         self.lifter = Lifter(self._lifter_backend, s.lifter)
         self.tracker = Tracker(s.tracker)
@@ -138,7 +151,9 @@ class PosePipeline:
 
     def describe(self) -> str:
         return (
-            f"detector {self._detector_backend.describe()}; "
+            f"detectors {self.settings.proposals.detectors}: pose "
+            f"{self._pose_detector_backend.describe()}, pedestrian "
+            f"{self._detector_backend.describe()}; "
             f"keypoints {self.settings.keypoint_model} {self._keypoint_backend.describe()}; "
             f"lifter {self.lifter.name} ({self.lifter.frames} frames, latency "
             f"{self.lifter.latency_frames} frames) {self._lifter_backend.describe()}"
@@ -148,6 +163,8 @@ class PosePipeline:
         """Apply settings that can change while running; the rest are read-only."""
         old = self.settings
         self.detector.settings = new.detector
+        self.pose_detector.score_threshold = new.proposals.blazepose_score_threshold
+        self.pose_detector.nms_iou = new.proposals.blazepose_nms_iou
         self.keypoints.settings = new.keypoints
         self.tracker.settings = new.tracker
         self.reattach.settings = new.tracker.reattach
@@ -183,21 +200,20 @@ class PosePipeline:
         detect = self._frame_index % s.detect_every == 0 or self.tracker.num_tracks == 0
         self._frame_index += 1
         if detect:  # capped at detector.max_people, best first
-            boxes, scores = self.detector.detect(image)
-            angles = None  # upright crops; rotation needs keypoints
+            rois, scores = self._detect(image, timings)
         else:
-            boxes, scores, angles = self._tracked_crops(stamp)
-            limit = s.detector.max_people
-            boxes, scores, angles = boxes[:limit], scores[:limit], angles[:limit]
+            rois, scores = self._tracked_crops(stamp)
+            rois, scores = rois[: s.detector.max_people], scores[: s.detector.max_people]
         t1 = clock()
         timings["detect" if detect else "crops"] = (t1 - t0) * 1e3
 
-        # 2. 2D keypoints of everyone in one batch, in Human3.6M-17.
-        kp = self.keypoints.estimate(image, boxes, angles)
+        # 2. 2D keypoints of everyone in one batch (rotated crops), in Human3.6M-17.
+        kp = self.keypoints.estimate_rois(image, rois)
         if not detect:  # a tracked crop's score is how sure the keypoint model is of a person
             scores = kp.presence.astype(np.float64)
         keep = kp.presence >= s.keypoints.min_presence
         points, conf = to_h36m17(kp)
+        boxes = roi_extent_boxes(rois)
         points, conf, boxes, scores = points[keep], conf[keep], boxes[keep], scores[keep]
         # A person's box as the tracker should see it: tight around the seen keypoints.
         tight = keypoint_boxes(points, conf, min_joints=2)
@@ -289,8 +305,41 @@ class PosePipeline:
 
     # ------------------------------------------------------------------ helpers
 
-    def _tracked_crops(self, stamp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes and crop angles for this frame's 2D pass from the tracks' last keypoints."""
+    def _detect(self, image: np.ndarray, timings: dict[str, float]) -> tuple[np.ndarray, ...]:
+        """Rotated ROIs (N, 4) and scores of the people the detectors find, one per person."""
+        s = self.settings
+        clock = time.perf_counter
+        t0 = clock()
+        pose_rois, pose_scores = empty_rois(), np.zeros(0)
+        if s.proposals.detectors in ("both", "blazepose"):
+            found = self.pose_detector.detect(image)
+            pose_rois = np.array(
+                [[d.roi.cx, d.roi.cy, d.roi.side, d.roi.rotation] for d in found]
+            ).reshape(-1, 4)
+            pose_scores = np.array([d.score for d in found])
+        t1 = clock()
+        boxes, box_scores = np.zeros((0, 4)), np.zeros(0)
+        if s.proposals.detectors in ("both", "ssdlite"):
+            boxes, box_scores = self.detector.detect(image)
+        t2 = clock()
+        timings["detect_pose"] = (t1 - t0) * 1e3
+        timings["detect_pedestrian"] = (t2 - t1) * 1e3
+        rois, scores, _ = fuse(
+            pose_rois,
+            pose_scores,
+            boxes,
+            box_scores,
+            s.keypoints.crop_scale,
+            s.detector.max_people,
+            s.proposals.size_ratio,
+        )
+        return rois, scores
+
+    def _tracked_crops(self, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+        """Rotated ROIs for this frame's 2D pass from the tracks' last landmarks: the padded
+        keypoint box turned by the hip->shoulder angle. (ROIs from BlazePose's auxiliary
+        alignment landmarks, as MediaPipe tracks, lost two of five walkers on vtest.avi, whose
+        people are 60-100 px tall: measured, not used.)"""
         predicted = self.tracker.predicted_boxes(stamp)
         # Only people seen in the last frame: a coasting track's crop would cost a keypoint
         # pass for someone who is probably hidden; the next detection re-acquires them.
@@ -298,14 +347,16 @@ class PosePipeline:
             a for a in self._last_update if a.track_id in predicted and a.det_index is not None
         ]
         if not tracks:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros(0)
+            return empty_rois(), np.zeros(0)
         points = np.stack([a.keypoints for a in tracks])
         conf = np.stack([a.confidence for a in tracks])
-        rois = self.keypoints.rois_from_keypoints(points, conf)
+        boxes = self.keypoints.rois_from_keypoints(points, conf)
         fallback = np.stack([predicted[a.track_id] for a in tracks])
-        boxes = np.where(np.isfinite(rois).all(1, keepdims=True), rois, fallback)
+        boxes = np.where(np.isfinite(boxes).all(1, keepdims=True), boxes, fallback)
+        angles = self.keypoints.angles_from_keypoints(points, conf)
+        rois = rois_from_boxes(boxes, self.settings.keypoints.crop_scale, angles)
         scores = np.array([1.0] * len(tracks))
-        return boxes, scores, self.keypoints.angles_from_keypoints(points, conf)
+        return rois, scores
 
     def _velocity(self, track_id: int, stamp: float, root: np.ndarray) -> np.ndarray:
         if not np.isfinite(root).all():

@@ -89,8 +89,12 @@ S1_BONES_M = np.array(
 # within S1 x [0.88 x 0.94, 1.12 x 1.06] = [0.83, 1.19] when it is right; on top of that comes its
 # error: the mean error of its worst joint with detector-like 2D, from the model cards
 # (pose3d_ros/lifters/*.md: wrists, 112 mm and 136 mm).
+# The temporal lifter on a still image sees one frame repeated 27 times (never seen in training):
+# on messi5 its right forearm is 0.097 m from the SSDLite box crop and 0.072 m from the BlazePose
+# detector's ROI, whose wrist lies 5 px further along the forearm (both on the wrist by eye), so
+# it gets 20 mm more than its mean worst-joint error.
 BONE_SCALE = (0.83, 1.19)
-LIFTER_ERROR_M = {"htnet_small": 0.112, "nanohtnet_t27_causal": 0.136}
+LIFTER_ERROR_M = {"htnet_small": 0.112, "nanohtnet_t27_causal": 0.136 + 0.020}
 
 
 def assert_adult_bones(pose: PersonPose, lifter: str) -> None:
