@@ -547,12 +547,16 @@ def test_parameters_at_run_time(ros_graph, messi):
         return future.result().values[0]
 
     threshold = "pipeline.detector.score_threshold"
-    result = set_parameter(threshold, 1.0)  # no real detection scores 1.0
-    assert result.successful, result.reason
-    assert get_parameter(threshold).double_value == 1.0
+    pose_threshold = "pipeline.proposals.blazepose_score_threshold"
+    for name in (threshold, pose_threshold):  # both detectors: no real detection scores 1.0
+        result = set_parameter(name, 1.0)
+        assert result.successful, result.reason
+        assert get_parameter(name).double_value == 1.0
     answer = peer.expect_answer(lambda: peer.send(good), "a frame with threshold 1.0")
     assert len(answer.skeletons) == 0
 
+    result = set_parameter(pose_threshold, 0.5)
+    assert result.successful, result.reason
     result = set_parameter(threshold, 0.4)
     assert result.successful, result.reason
     answer = peer.expect_answer(lambda: peer.send(good), "a frame with threshold 0.4")
@@ -698,4 +702,27 @@ def test_a_lifter_failing_on_crowded_frames_is_logged_once_counted_and_survived(
     assert "failed" in errors[0] and "BackendError" in errors[0] and "batch_1_only" in errors[0]
     # ... and nothing else in the process repeats it (ONNX Runtime's own log included).
     assert sum("batch_1_only" in line for line in proc.log().splitlines()) == 1, proc.log()
+    assert "Traceback" not in proc.log()
+
+
+def test_a_lying_person_through_pose3d_node(ros_graph, messi):
+    """messi5 turned 90 degrees (the player lies along the image's x axis, head to the left):
+    the fused front end finds him (the pedestrian detector alone does not) and pose3d_node
+    publishes one skeleton whose 2D body axis (pelvis -> head) is horizontal, with finite 3D."""
+    lying = np.ascontiguousarray(np.rot90(messi, 1))  # counter-clockwise: his head points left
+    proc = ros_graph.start("pose3d_node")
+    peer = Peer(ros_graph)
+    peer.wait_connected()
+    h, w = lying.shape[:2]
+    answer = peer.expect_answer(
+        lambda: peer.send(_image(lying), camera=CameraModel.from_fov(w, h, 60.0)),
+        "a frame of a lying person",
+    )
+    assert len(answer.skeletons) == 1, [s.id for s in answer.skeletons]
+    joints = {k.name: k for k in answer.skeletons[0].keypoints}
+    pelvis, head = joints["pelvis"].pixel, joints["head"].pixel
+    assert joints["pelvis"].valid and joints["head"].valid
+    dx, dy = head.x - pelvis.x, head.y - pelvis.y
+    assert dx < 0 and abs(dx) > 2 * abs(dy), (dx, dy)  # head to the left of the hips
+    assert _finite(joints["pelvis"].position) and joints["pelvis"].position.z > 0.5
     assert "Traceback" not in proc.log()
