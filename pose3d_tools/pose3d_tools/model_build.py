@@ -153,7 +153,9 @@ TENSORRT_NOTE = (
     "TensorRT: the detector is already cut to plain ops (fixed 1x300x300x3 float input, raw box "
     "encodings + scores + constant anchors; decoding and NMS outside the graph). The BlazePose "
     "graphs use only Conv, Add, Clip, MaxPool, Pad, Reshape, Resize, Sigmoid, Transpose; build an "
-    "engine with an optimisation profile on the dynamic batch axis of 'image'."
+    "engine with an optimisation profile on the dynamic batch axis of 'image'. The BlazePose "
+    "person detector (pose_detector) uses Conv, Clip, Add, Pad, Transpose, Reshape, "
+    "DepthToSpace, Resize, Concat, NCHW input, dynamic batch; anchors and NMS outside the graph."
 )
 
 
