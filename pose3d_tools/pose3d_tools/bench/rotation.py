@@ -1,7 +1,12 @@
 """People found on rotated copies of real images and on vtest.avi, before vs after the fused
-front end, with the per-stage milliseconds.
+front end, with the per-stage milliseconds, and the end-to-end cost on video.
 
     python -m pose3d_tools.bench.rotation [--footage data/footage] [--out out/bench/rotation.json]
+
+Speed (``speed`` in the JSON): the shipped ``detect_every`` (5), 640x480, frames 1/30 s apart:
+``1p`` = messi5 scaled to 480 px high and centre-cropped, the same still each frame; ``multi`` =
+vtest.avi from frame 100 resized to 640x480. Rounds of ``--frames`` frames visit before/after in
+turn (interleaved, so machine load hits both alike); mean and p95 ms per frame of process().
 
 "before" = the SSDLite pedestrian detector alone with upright crops (the front end until
 2026-12-01: ``proposals.detectors=ssdlite``, ``keypoints.upright_retry_deg=180``); "after" = the
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -109,6 +115,60 @@ def run(footage: Path, threads: int = 1) -> dict:
     return out
 
 
+def _scenes(footage: Path, n: int) -> dict[str, list[np.ndarray]]:
+    messi = cv2.imread(str(footage / "messi5.jpg"))
+    h, w = messi.shape[:2]
+    scaled = cv2.resize(messi, (round(w * 480 / h), 480))
+    x0 = (scaled.shape[1] - 640) // 2
+    one = np.ascontiguousarray(scaled[:, x0 : x0 + 640])
+    cap = cv2.VideoCapture(str(footage / "vtest.avi"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 100)
+    multi = []
+    for _ in range(n):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        multi.append(cv2.resize(frame, (640, 480), interpolation=cv2.INTER_AREA))
+    cap.release()
+    return {"1p": [one] * n, "multi": multi}
+
+
+def speed(footage: Path, threads: int = 1, rounds: int = 3, frames: int = 30) -> dict:
+    """Mean / p95 ms per frame of the whole pipeline, before vs after (interleaved rounds)."""
+    camera = CameraModel.from_fov(640, 480, 60.0)
+    out: dict = {}
+    for scene, images in _scenes(footage, frames).items():
+        pipes = {
+            name: PosePipeline(
+                build_settings(PipelineSettings, {"backend": "onnxruntime", "threads": threads,
+                                                  **v})
+            )
+            for name, v in VARIANTS.items()
+        }
+        times: dict[str, list[float]] = {name: [] for name in pipes}
+        people: dict[str, list[int]] = {name: [] for name in pipes}
+        for r in range(rounds + 1):  # round 0 warms up
+            for name, pipe in pipes.items():
+                pipe.reset()
+                for i, img in enumerate(images):
+                    t = time.perf_counter()
+                    result = pipe.process(img, camera, r * 100.0 + i / 30.0)
+                    if r:
+                        times[name].append((time.perf_counter() - t) * 1e3)
+                        people[name].append(len(_people(result)))
+        out[scene] = {
+            name: {
+                "mean_ms": round(float(np.mean(t)), 1),
+                "p95_ms": round(float(np.percentile(t, 95)), 1),
+                "fps": round(1000.0 / float(np.mean(t)), 1),
+                "people_per_frame": round(float(np.mean(people[name])), 2),
+            }
+            for name, t in times.items()
+        }
+    out["load_average"] = os.getloadavg()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--footage", default="data/footage")
@@ -116,6 +176,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     result = run(Path(args.footage), args.threads)
+    result["speed"] = speed(Path(args.footage), args.threads)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
