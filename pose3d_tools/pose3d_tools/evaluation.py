@@ -307,6 +307,20 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
 
 
 # -- model cards ---------------------------------------------------------------------------------
+def body_size_text(augment: dict[str, Any]) -> str:
+    """The body-size augmentation of a stored training config, in words."""
+    st = augment.get("stature") or {}
+    bone = 100 * augment.get("bone_std", 0.06)
+    if st.get("enabled"):
+        return (f"body sizes from adult stature laws (women {st['female_mean_m']:.3f} +- "
+                f"{st['female_sd_m']:.3f} m, men {st['male_mean_m']:.3f} +- {st['male_sd_m']:.3f}"
+                f" m, {100 * st['female_prob']:.0f} % women; per bone {bone:.0f} %, left/right "
+                "symmetric)")
+    lo, hi = augment.get("scale_range", (0.88, 1.12))
+    return (f"bone-length (global {lo:.2f}-{hi:.2f}, per bone {bone:.0f} %, left/right "
+            "symmetric)")
+
+
 def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                details: dict[str, Any] | None = None, notes: str = "") -> str:
     """Markdown model card of a shipped checkpoint from its stored recipe and eval records."""
@@ -350,7 +364,7 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
         f"- 2D made on the fly: real Human3.6M cameras of the train subjects (p = "
         f"{data.get('real_camera_prob')}) or random robot head cameras (FoV, image size, "
         "height 0.5-1.8 m, distance 1.5-7 m, pitch/yaw offsets, roll); random heading and "
-        "offset <= 1.5 m; bone-length (global 0.88-1.12, per bone 6 %, left/right symmetric) "
+        "offset <= 1.5 m; " + body_size_text(data.get("augment", {})) + " "
         "and left-right flip augmentation; detector-like 2D errors on "
         f"{100 * (1 - data.get('noise', {}).get('clean_prob', 0)):.0f} % of samples "
         "(size-scaled jitter, outliers, left/right swaps, missing end-joint spans, "
@@ -368,8 +382,11 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                      f"{pre.get('steps_per_epoch')} steps, batch {pre.get('batch_size')} pairs, "
                      f"lr {pre.get('lr')} (two camera views of the same 3D window).")
     lines += [
-        f"- Hardware and time: 1 torch thread on a 2-core x86_64 CPU shared with other jobs; "
-        f"wall time {ckpt.get('elapsed_s', 0) / 60:.1f} min. Seed {tc.get('seed')}. "
+        f"- Hardware and time: {tc.get('threads', 1)} torch thread(s) on a 2-core x86_64 CPU "
+        f"shared with other jobs; wall time {ckpt.get('elapsed_s', 0) / 60:.1f} min"
+        + (f", {ckpt['cpu_s'] / 3600:.2f} CPU-hours" if ckpt.get("cpu_s") else "")
+        + (f", {ckpt['global_step']} optimiser steps" if ckpt.get("global_step") else "")
+        + f". Seed {tc.get('seed')}. "
         f"Re-run: `pose3d-tools train --config pose3d_tools/config/training/{name}.yaml`.",
         "- The last epoch is shipped (no model selection). The per-epoch monitoring MPJPE in "
         "the history uses S9/S11 with ground-truth 2D and was only watched, not used to choose.",
@@ -406,12 +423,16 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
     ]
     if hist:
         lines += ["", "## Training history", "",
-                  "| stage | epoch | loss (m) | monitor MPJPE (mm) | elapsed (min) |",
-                  "|---|---|---|---|---|"]
+                  "Learning curve: monitor MPJPE against wall and CPU minutes (CPU minutes are "
+                  "recorded since resumable training; '-' before).", "",
+                  "| stage | epoch | steps | loss (m) | monitor MPJPE (mm) | wall (min) | "
+                  "CPU (min) |",
+                  "|---|---|---|---|---|---|---|"]
         for h in hist:
             val = f"{h['val_mpjpe_mm']:.1f}" if h.get("val_mpjpe_mm") is not None else "-"
-            lines.append(f"| {h['stage']} | {h['epoch']} | {h['loss']:.4f} | {val} | "
-                         f"{h['elapsed_s'] / 60:.1f} |")
+            cpu = f"{h['cpu_s'] / 60:.1f}" if h.get("cpu_s") is not None else "-"
+            lines.append(f"| {h['stage']} | {h['epoch']} | {h.get('global_step', '-')} | "
+                         f"{h['loss']:.4f} | {val} | {h['elapsed_s'] / 60:.1f} | {cpu} |")
     if notes:
         lines += ["", "## Notes", notes]
     return "\n".join(lines) + "\n"
