@@ -171,6 +171,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = 
             "p_mpjpe_mm": round(res["p_mpjpe_mm"], 2),
             "mpjve_mm": round(res["mpjve_mm"], 2),
             "latency_frames": int(frames - 1 - out_idx),
+            **training_cost(ckpt),
         }
         extra = {"n_mpjpe_mm": round(res["n_mpjpe_mm"], 2),
                  "per_joint_mm": [round(v, 2) for v in res["per_joint_mm"]],
@@ -304,6 +305,19 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
     detail_path.write_text(json.dumps(old, indent=1) + "\n")
     print(format_table(all_records))
     return all_records
+
+
+def training_cost(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Optimiser steps and CPU/wall hours a checkpoint got (CPU hours: None before they were
+    recorded; then 1-thread wall time is the closest figure)."""
+    optim = (ckpt.get("train_config") or {}).get("optim", {})
+    steps = ckpt.get("global_step")
+    if steps is None:  # older checkpoints: the finished schedule
+        steps = optim.get("epochs", 0) * optim.get("steps_per_epoch", 0)
+    cpu = ckpt.get("cpu_s")
+    return {"train_steps": int(steps),
+            "train_cpu_hours": round(cpu / 3600, 3) if cpu is not None else None,
+            "train_wall_hours": round(ckpt.get("elapsed_s", 0.0) / 3600, 3)}
 
 
 # -- model cards ---------------------------------------------------------------------------------
