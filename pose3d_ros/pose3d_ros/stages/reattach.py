@@ -69,7 +69,7 @@ class ReattachSettings:
         range=(0.1, 100.0),
     )
     max_appearance_distance: float = setting(
-        0.35,
+        0.45,
         "Largest Bhattacharyya distance between torso colour histograms (0 same, 1 disjoint).",
         range=(0.0, 1.0),
     )
