@@ -84,6 +84,7 @@ POSE_DETECTOR_PX_TOLERANCE = 2e-3  # decoded box/keypoints, ONNX vs TFLite, 224-
 POSE_DETECTOR_SCORE_TOLERANCE = 1e-4
 MEDIAPIPE_PACKAGE, MEDIAPIPE_WHEEL_VERSION = POSE_DETECTOR_SOURCE.removeprefix("pypi:").split("==")
 POSE_DETECTOR_MEMBER = "mediapipe/modules/pose_detection/pose_detection.tflite"
+POSE_DETECTOR_LICENCE_FILE = "LICENSE.mediapipe.txt"  # the wheel's Apache-2.0 text + a NOTICE
 POSE_DETECTOR_TFLITE_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
 
 # Runs in the build venv: every DEQUANTIZE output (fp16 weights, some stored sparse and expanded
@@ -503,6 +504,13 @@ def _fetch_pose_detector_tflite(python: Path, workdir: Path, log) -> tuple[Path,
     out = workdir / "pose_detection.tflite"
     with zipfile.ZipFile(found[0]) as z:
         out.write_bytes(z.read(POSE_DETECTOR_MEMBER))
+        licence = next(n for n in z.namelist() if n.endswith(".dist-info/LICENSE"))
+        notice = (
+            f"{POSE_DETECTOR_MEMBER} from {found[0].name} (Apache-2.0, the licence below), "
+            "converted to ONNX (weights densified, graph rewritten) by pose3d-tools models "
+            "build.\n\n"
+        )
+        (workdir / POSE_DETECTOR_LICENCE_FILE).write_text(notice + z.read(licence).decode())
     if sha(out) != POSE_DETECTOR_TFLITE_SHA256:
         raise AssetError(f"{POSE_DETECTOR_MEMBER} in {found[0].name} is not the verified file")
     return out, found[0]
@@ -683,6 +691,8 @@ def build_models(
             elif name == "pose_detector":
                 info = _convert_pose_detector(python, workdir, tmp_out, log)
                 source_sha = info["source_wheel_sha256"]
+                shutil.copy(workdir / POSE_DETECTOR_LICENCE_FILE, d / POSE_DETECTOR_LICENCE_FILE)
+                info["licence_file"] = POSE_DETECTOR_LICENCE_FILE
             else:
                 variant = name.split("_", 1)[1]
                 tflite = _extract_member(tgz, f"pose_landmark_{variant}.tflite", workdir)
