@@ -29,7 +29,7 @@ from pose3d_ros.stages.appearance import torso_histograms
 from pose3d_ros.stages.crops import empty_rois, rois_from_boxes
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
-from pose3d_ros.stages.fusion import ProposalSettings, fuse, roi_extent_boxes
+from pose3d_ros.stages.fusion import ProposalSettings, dedupe_rois, fuse, roi_extent_boxes
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
 from pose3d_ros.stages.lifting import Lifter, LifterSettings
 from pose3d_ros.stages.placement import PlacementSettings, place_root
@@ -312,11 +312,14 @@ class PosePipeline:
         t0 = clock()
         pose_rois, pose_scores = empty_rois(), np.zeros(0)
         if s.proposals.detectors in ("both", "blazepose"):
-            found = self.pose_detector.detect(image)
+            found = self.pose_detector.detect(image, s.proposals.tile_px)
             pose_rois = np.array(
                 [[d.roi.cx, d.roi.cy, d.roi.side, d.roi.rotation] for d in found]
             ).reshape(-1, 4)
             pose_scores = np.array([d.score for d in found])
+            if s.proposals.tile_px:  # a person seen by the frame and by overlapping tiles
+                keep = dedupe_rois(pose_rois, pose_scores, s.proposals.size_ratio)
+                pose_rois, pose_scores = pose_rois[keep], pose_scores[keep]
         t1 = clock()
         boxes, box_scores = np.zeros((0, 4)), np.zeros(0)
         if s.proposals.detectors in ("both", "ssdlite"):

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from pose3d_ros.stages.fusion import fuse, roi_extent_boxes, same_person
+from pose3d_ros.stages.fusion import dedupe_rois, fuse, roi_extent_boxes, same_person
+from pose3d_ros.stages.pose_detection import tile_origins
 
 
 def _standing(x: float, height: float = 200.0, top: float = 50.0):
@@ -62,3 +63,23 @@ def test_cap_and_empty_inputs():
 def test_roi_extent_box_is_the_person_not_the_margin():
     b = roi_extent_boxes(np.array([[100.0, 100.0, 125.0, 0.0]]))
     assert np.allclose(b, [[50, 50, 150, 150]])
+
+
+def test_the_same_person_from_overlapping_tiles_is_kept_once():
+    rois = np.array(
+        [
+            [200.0, 150.0, 250.0, 0.0],  # a person seen by the whole frame
+            [204.0, 147.0, 240.0, 0.05],  # the same person from a tile, a lower score
+            [420.0, 150.0, 250.0, 0.0],  # a neighbour
+            [202.0, 150.0, 60.0, 0.0],  # a small person in front of the first (size differs)
+        ]
+    )
+    keep = dedupe_rois(rois, np.array([0.9, 0.8, 0.7, 0.6]))
+    assert keep.tolist() == [0, 2, 3]
+
+
+def test_tiles_cover_the_frame_at_half_tile_stride():
+    origins = tile_origins(768, 576, 384)
+    assert origins == [(0, 0), (192, 0), (384, 0), (0, 192), (192, 192), (384, 192)]
+    assert tile_origins(700, 300, 384) == [(0, 0), (192, 0), (316, 0)]
+    assert tile_origins(300, 200, 384) == [(0, 0)]

@@ -132,3 +132,19 @@ def test_batch_axis_is_dynamic(detector, footage):
     raw1, lg1 = detector.run_raw(b)
     assert raw2.shape == (2, 2254, 12)
     assert np.abs(raw2[1] - raw1[0]).max() < 1e-3 and np.abs(lg2[1] - lg1[0]).max() < 1e-3
+
+
+def test_tiled_detection_keeps_the_whole_frame_answer_and_maps_tiles_to_the_image(
+    detector, footage
+):
+    """With tiles the whole-frame detection comes first, unchanged; every tile detection's face
+    box lies in the image (tile offsets added; the hip of a person cut by a tile edge may be
+    extrapolated beyond it)."""
+    img = cv2.imread(str(footage / "basketball1.png"))  # 640x480: 6 tiles of 256 + the frame
+    whole = detector.detect(img)
+    tiled = detector.detect(img, tile=256)
+    assert len(tiled) >= len(whole)
+    assert np.allclose(tiled[0].keypoints, whole[0].keypoints, atol=1e-3)
+    for d in tiled:
+        centre = 0.5 * (d.box[:2] + d.box[2:])
+        assert (0 <= centre[0] < 640) and (0 <= centre[1] < 480), d.box

@@ -39,6 +39,14 @@ class ProposalSettings:
         "BlazePose detections overlapping by more than this IoU are merged (weighted NMS)",
         range=(0.0, 1.0),
     )
+    tile_px: int = setting(
+        0,
+        "also run the BlazePose detector on square tiles of this size at half-tile stride, in "
+        "the same batch, for people small in the frame (0 = whole frame only; 384 on 768x576 "
+        "= 6 extra inferences per detection frame)",
+        range=(0, 4096),
+        unit="px",
+    )
     size_ratio: float = setting(
         2.0,
         "a pedestrian box and a BlazePose ROI whose person sizes differ by more than this "
@@ -55,6 +63,22 @@ def _inside_rotated_square(points: np.ndarray, rois: np.ndarray) -> np.ndarray:
     v = -d[..., 0] * sin + d[..., 1] * cos
     half = rois[None, :, 2] / 2
     return (np.abs(u) <= half) & (np.abs(v) <= half)
+
+
+def dedupe_rois(rois: np.ndarray, scores: np.ndarray, size_ratio: float = 2.0) -> np.ndarray:
+    """Indices of ROIs to keep, best first: a ROI whose centre (mid-hip) lies in a better ROI's
+    square, and the better one's centre in its square, at a similar size, is the same person
+    seen again (e.g. by an overlapping tile)."""
+    rois = np.asarray(rois, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    inside = _inside_rotated_square(rois[:, :2], rois)  # (i, j): centre i in square j
+    ratio = rois[:, 2][:, None] / np.maximum(rois[:, 2][None, :], 1e-6)
+    same = inside & inside.T & (ratio <= size_ratio) & (ratio >= 1.0 / size_ratio)
+    keep: list[int] = []
+    for i in order:
+        if not any(same[i, k] for k in keep):
+            keep.append(int(i))
+    return np.asarray(keep, dtype=np.int64)
 
 
 def same_person(

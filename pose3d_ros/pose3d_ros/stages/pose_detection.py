@@ -225,13 +225,46 @@ class PoseDetector:
         out = self.backend.run({"image": np.ascontiguousarray(blobs, np.float32)})
         return out["regressors"], out["logits"].reshape(len(blobs), -1)
 
-    def detect(self, image_bgr: np.ndarray) -> list[PoseDetection]:
+    def detect(self, image_bgr: np.ndarray, tile: int = 0) -> list[PoseDetection]:
+        """Detections on the whole frame, plus (``tile`` > 0) on square tiles of ``tile`` px at
+        half-tile stride covering the frame, all in one batch: the detector is tuned for one
+        large person, so small people score higher in a tile. Tile detections are in image
+        pixels; the same person seen by several tiles comes back several times (see
+        ``fusion.dedupe_rois``)."""
         h, w = image_bgr.shape[:2]
-        blob, pad = letterbox(image_bgr)
-        raw, logits = self.run_raw(blob)
-        return postprocess(
-            raw[0], logits[0], pad, (w, h), self.anchors, self.score_threshold, self.nms_iou
+        origins = [(0, 0, w, h)]
+        if tile > 0 and max(w, h) > tile:
+            origins += [(x, y, min(tile, w), min(tile, h)) for x, y in tile_origins(w, h, tile)]
+        blobs, pads = zip(
+            *(letterbox(image_bgr[y : y + th, x : x + tw]) for x, y, tw, th in origins),
+            strict=True,
         )
+        raw, logits = self.run_raw(np.concatenate(blobs))
+        out = []
+        for (x, y, tw, th), pad, r, lg in zip(origins, pads, raw, logits, strict=True):
+            for d in postprocess(
+                r, lg, pad, (tw, th), self.anchors, self.score_threshold, self.nms_iou
+            ):
+                shift = np.array([x, y], np.float64)
+                roi = alignment_roi(d.keypoints + shift, d.score)
+                out.append(PoseDetection(d.score, d.box + np.tile(shift, 2),
+                                         d.keypoints + shift, roi))
+        return out
+
+
+def tile_origins(width: int, height: int, tile: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``tile``-px squares at half-tile stride covering a frame (the last row
+    and column flush with the far edges)."""
+
+    def starts(size: int) -> list[int]:
+        if size <= tile:
+            return [0]
+        out = list(range(0, size - tile + 1, tile // 2))
+        if out[-1] + tile < size:
+            out.append(size - tile)
+        return out
+
+    return [(x, y) for y in starts(height) for x in starts(width)]
 
 
 def load_pose_detector(
