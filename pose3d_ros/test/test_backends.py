@@ -197,9 +197,12 @@ def test_pipeline_tensorrt_settings_reach_every_backend(failing_tensorrt, monkey
     pipe = pipeline_module.PosePipeline(settings)
 
     seen = {path.name: s for path, s in failing_tensorrt.seen}
-    assert sorted(seen) == sorted(
-        ["ssdlite_mobilenet_v2_person.onnx", "blazepose_landmark_full.onnx", "htnet_small.onnx"]
+    image_models = (
+        "ssdlite_mobilenet_v2_person.onnx",
+        "blazepose_pose_detector.onnx",
+        "blazepose_landmark_full.onnx",
     )
+    assert sorted(seen) == sorted([*image_models, "htnet_small.onnx"])
     for name, s in seen.items():
         assert (s.max_batch, s.workspace_mb, s.allow_build) == (4, 512, False), name
         assert s.engine_dir == str(tmp_path / "engines"), name
@@ -207,7 +210,7 @@ def test_pipeline_tensorrt_settings_reach_every_backend(failing_tensorrt, monkey
         "int8",
         str(calib),
     )
-    for image_model in ("ssdlite_mobilenet_v2_person.onnx", "blazepose_landmark_full.onnx"):
+    for image_model in image_models:
         assert (seen[image_model].precision, seen[image_model].calibration_file) == ("fp16", "")
     # every model fell back to ONNX Runtime, which took the threads setting and ran
     assert "failed to build" in pipe._lifter_backend.selection_reason
