@@ -109,7 +109,7 @@ class TrainConfig:
     threads: int = 2
     out_dir: str = "out/train"  # working checkpoints + logs: <out_dir>/<name>/
     checkpoint_dir: str = "checkpoints"  # the shipped checkpoint: <checkpoint_dir>/<name>.pt
-    max_minutes: float = 0.0  # > 0: stop (after checkpointing) once exceeded
+    max_minutes: float = 0.0  # > 0: stop (checkpointed) after this many wall minutes per run
     checkpoint_minutes: float = 3.0  # > 0: also save last.pt mid-epoch this often (wall minutes)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -530,8 +530,7 @@ class Trainer:
             self._tick()
             if max_steps is not None and self.global_step >= max_steps:
                 self.request_stop(f"step limit {max_steps}")
-            if (self.cfg.max_minutes > 0 and self.elapsed > 60 * self.cfg.max_minutes
-                    and self.step < self.steps):
+            if self._over_budget() and self.step < self.steps:
                 self.request_stop(f"time budget of {self.cfg.max_minutes} min")
             if self._stop is not None and self.step < self.steps:
                 bar.close()
@@ -542,6 +541,11 @@ class Trainer:
                          f"({self.global_step} steps, {self.elapsed / 60:.1f} min)")
         bar.close()
         return self._loss_sum / max(self._loss_count, 1)
+
+    def _over_budget(self) -> bool:
+        """``max_minutes`` of wall time spent in this run (a resumed run gets a new budget)."""
+        return (self.cfg.max_minutes > 0
+                and self.elapsed - self._run_start > 60 * self.cfg.max_minutes)
 
     def _tick(self) -> None:
         """Advance the wall and CPU clocks kept in the checkpoint."""
@@ -578,6 +582,7 @@ class Trainer:
         steps in total, or past ``max_minutes``; the returned entry then has ``"stopped"``.
         """
         self._stop = None
+        self._run_start = self.elapsed
         self._clock = (time.monotonic(), time.process_time())
         self._last_save = time.monotonic()
         old = self._install_signal_handlers()
@@ -613,8 +618,7 @@ class Trainer:
                 self.log(json.dumps(entry))
                 if self._stop is None and max_steps is not None and self.global_step >= max_steps:
                     self._stop = f"step limit {max_steps}"
-                if self._stop is None and (self.cfg.max_minutes > 0
-                                           and self.elapsed > 60 * self.cfg.max_minutes):
+                if self._stop is None and self._over_budget():
                     self._stop = f"time budget of {self.cfg.max_minutes} min"
                 if self._stop is not None and (self.epoch < self.epochs
                                                or self.stage == "pretrain"):

@@ -209,6 +209,16 @@ def test_sigterm_saves_and_stops_cleanly_then_resumes_exactly(tmp_path):
     assert_same_weights(full, resumed)
 
 
+def test_time_budget_is_per_run_so_a_resumed_run_makes_progress(tmp_path):
+    cfg = tiny_config(tmp_path)
+    cfg.max_minutes = 1e-9  # exceeded after every step
+    first = make_trainer(cfg)
+    assert first.run()["stopped"].startswith("time budget") and first.global_step == 1
+    second = make_trainer(cfg)
+    assert second.resume() and second.run()["stopped"] and second.global_step == 2
+    assert second.elapsed >= first.elapsed  # wall time still adds up over runs
+
+
 def test_periodic_checkpoints_mid_epoch(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1, steps=6)
     cfg.checkpoint_minutes = 1e-9  # every step
