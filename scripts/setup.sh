@@ -12,10 +12,9 @@ STAMPS="$VENV/.setup"
 FOOTAGE="$ROOT/data/footage"
 APT_PACKAGES=(cmake g++ make git python3-dev python3-venv ca-certificates)
 
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
-hash_of() { cat "$@" | sha256sum | cut -c1-16; }
-stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
-stamp_set() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
+LOG_PREFIX=setup
+# shellcheck source=scripts/setup_common.sh
+source "$ROOT/scripts/setup_common.sh"
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -36,15 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. Python 3.11 (the ros-jazzy-* wheels are cp311 only).
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || { echo "setup: Python 3.11 is required (the ROS 2 Jazzy wheels are cp311); set PYTHON=/path/to/python3.11" >&2; exit 1; }
+find_python311
 
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv with $PYTHON"

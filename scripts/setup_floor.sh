@@ -11,21 +11,12 @@ cd "$ROOT"
 VENV="$ROOT/.venv-floor"
 STAMPS="$VENV/.setup"
 
-log() { printf '\033[1m[setup-floor]\033[0m %s\n' "$*"; }
-hash_of() { cat "$@" | sha256sum | cut -c1-16; }
-stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
-stamp_set() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
+LOG_PREFIX=setup-floor
+# shellcheck source=scripts/setup_common.sh
+source "$ROOT/scripts/setup_common.sh"
 
-# The same interpreter as .venv (made by scripts/setup.sh), else a Python 3.11 on PATH.
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || { echo "setup-floor: Python 3.11 is required (requirements/floor.txt pins cp311 wheels); set PYTHON=" >&2; exit 1; }
+# The same interpreter as .venv (made by scripts/setup.sh): a Python 3.11.
+find_python311
 
 req_hash="$(hash_of requirements/floor.txt pose3d_ros/setup.py pose3d_ros/setup.cfg)"
 if stamp_ok floor "$req_hash" && [ -x "$VENV/bin/python" ]; then
