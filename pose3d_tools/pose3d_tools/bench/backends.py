@@ -33,8 +33,9 @@ def add_calib_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--count", type=int, default=512)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--data-dir")
-    c.add_argument("--out", required=True, help="output .npy (give it to `pose3d engine build "
-                                                 "--int8 --calib`)")
+    c.add_argument(
+        "--out", required=True, help="output .npy (give it to `pose3d engine build --int8 --calib`)"
+    )
     c.set_defaults(func=cmd_calib)
 
 
@@ -46,12 +47,19 @@ def cmd_calib(args: argparse.Namespace) -> int:
         write_calibration_file,
     )
 
-    frames, causal = (window_of_model(read_metadata(args.onnx)) if args.onnx
-                      else (args.frames, not args.centred))
-    data = h36m_calibration_set(frames, args.count, args.seed, data_dir=args.data_dir,
-                                causal=causal)
-    prov = {"frames": frames, "causal": causal, "count": args.count, "seed": args.seed,
-            "source": "Human3.6M train split, WindowSynth (real + robot cameras, noise)"}
+    frames, causal = (
+        window_of_model(read_metadata(args.onnx)) if args.onnx else (args.frames, not args.centred)
+    )
+    data = h36m_calibration_set(
+        frames, args.count, args.seed, data_dir=args.data_dir, causal=causal
+    )
+    prov = {
+        "frames": frames,
+        "causal": causal,
+        "count": args.count,
+        "seed": args.seed,
+        "source": "Human3.6M train split, WindowSynth (real + robot cameras, noise)",
+    }
     path = write_calibration_file(args.out, data, prov)
     print(f"{path}: {data.shape} float32")
     return 0

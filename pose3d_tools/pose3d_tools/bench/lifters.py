@@ -126,6 +126,7 @@ def print_table(rows: list[dict]) -> None:
     )
     print(head)
     print("-" * len(head))
+
     def cell(r, b, k):
         v = r[f"b{b}"][k]
         return f"{v['p50_ms']:.2f}/{v['p95_ms']:.2f}"
@@ -155,17 +156,34 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    models = [(label, name, cfg) for label, name, cfg in MODELS
-              if not args.models or label in args.models]
+    models = [
+        (label, name, cfg) for label, name, cfg in MODELS if not args.models or label in args.models
+    ]
     load_start = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, name, cfg in models:
-            rows.append(bench_model(label, build_lifter(name, cfg), args.threads, args.runs,
-                                    args.train_steps, Path(tmp)))
+            rows.append(
+                bench_model(
+                    label,
+                    build_lifter(name, cfg),
+                    args.threads,
+                    args.runs,
+                    args.train_steps,
+                    Path(tmp),
+                )
+            )
         for ckpt in args.checkpoint:
-            rows.append(bench_model(Path(ckpt).stem, lifter_from_checkpoint(ckpt), args.threads,
-                                    args.runs, 0, Path(tmp)))
+            rows.append(
+                bench_model(
+                    Path(ckpt).stem,
+                    lifter_from_checkpoint(ckpt),
+                    args.threads,
+                    args.runs,
+                    0,
+                    Path(tmp),
+                )
+            )
     print_table(rows)
     report = {
         "threads": args.threads,
@@ -177,7 +195,7 @@ def main(argv=None) -> int:
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "note": "FLOPs from FlopCounterMode, forward pass, one window (T frames) per sample; "
-                "MACs = FLOPs / 2. Latency = one call of the whole batch.",
+        "MACs = FLOPs / 2. Latency = one call of the whole batch.",
         "models": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

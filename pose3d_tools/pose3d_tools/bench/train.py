@@ -82,8 +82,13 @@ def step_flops(trainer: training.Trainer, batch: int) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
         pred = trainer.model(trainer._tensor(feats))
-        loss = training.lifting_loss(pred, trainer._tensor(target), torch.from_numpy(valid),
-                                     trainer.out_idx, trainer.cfg.optim)
+        loss = training.lifting_loss(
+            pred,
+            trainer._tensor(target),
+            torch.from_numpy(valid),
+            trainer.out_idx,
+            trainer.cfg.optim,
+        )
         loss.backward()
     trainer.optimizer.zero_grad(set_to_none=True)
     return float(counter.get_total_flops())
@@ -162,43 +167,68 @@ def measure(cfg: TrainBenchConfig, progress: bool = True) -> dict[str, Any]:
                         timers[key].step()
                     if compiled:
                         results.setdefault(name, {}).setdefault("compile_s", {})[
-                            f"threads{threads}_batch{batch}"] = time.perf_counter() - c0
+                            f"threads{threads}_batch{batch}"
+                        ] = time.perf_counter() - c0
                 samples[key] += [timers[key].step() for _ in range(cfg.steps)]
                 if progress:
-                    d, m = np.median(np.asarray(samples[key][-cfg.steps:]), axis=0)
-                    print(f"{name} threads={threads} batch={batch} compile={compiled} round "
-                          f"{rnd + 1}: data {d * 1e3:.1f} ms, model {m * 1e3:.1f} ms", flush=True)
+                    d, m = np.median(np.asarray(samples[key][-cfg.steps :]), axis=0)
+                    print(
+                        f"{name} threads={threads} batch={batch} compile={compiled} round "
+                        f"{rnd + 1}: data {d * 1e3:.1f} ms, model {m * 1e3:.1f} ms",
+                        flush=True,
+                    )
         runs = []
         for threads, batch, compiled in variants:
             arr = np.asarray(samples[(threads, batch, compiled)])
             data_s, model_s = (statistics.median(arr[:, 0]), statistics.median(arr[:, 1]))
-            runs.append({
-                "threads": threads, "batch_size": batch, "compiled": compiled,
-                "data_ms": 1e3 * data_s, "model_ms": 1e3 * model_s,
-                "samples_per_s": batch / (data_s + model_s),
-                "flop_per_sample": flops[batch] / batch,
-                "gflops_per_s": flops[batch] / model_s / 1e9,
-                "steps_timed": len(arr),
-                "model_ms_per_round": [1e3 * float(np.median(arr[i:i + cfg.steps, 1]))
-                                       for i in range(0, len(arr), cfg.steps)],
-            })
-        results.setdefault(name, {}).update({
-            "model": tcfg.model, "model_config": tcfg.model_config,
-            "params": sum(p.numel() for p in trainer.model.parameters()),
-            "config_batch_size": tcfg.optim.batch_size, "runs": runs,
-            "load_average": [lifter_load, os.getloadavg()],
-            "samples_per_s": max(r["samples_per_s"] for r in runs if r["batch_size"] ==
-                                 tcfg.optim.batch_size and not r["compiled"]),
-            "gflops_per_s": max(r["gflops_per_s"] for r in runs if r["batch_size"] ==
-                                tcfg.optim.batch_size and not r["compiled"]),
-        })
+            runs.append(
+                {
+                    "threads": threads,
+                    "batch_size": batch,
+                    "compiled": compiled,
+                    "data_ms": 1e3 * data_s,
+                    "model_ms": 1e3 * model_s,
+                    "samples_per_s": batch / (data_s + model_s),
+                    "flop_per_sample": flops[batch] / batch,
+                    "gflops_per_s": flops[batch] / model_s / 1e9,
+                    "steps_timed": len(arr),
+                    "model_ms_per_round": [
+                        1e3 * float(np.median(arr[i : i + cfg.steps, 1]))
+                        for i in range(0, len(arr), cfg.steps)
+                    ],
+                }
+            )
+        results.setdefault(name, {}).update(
+            {
+                "model": tcfg.model,
+                "model_config": tcfg.model_config,
+                "params": sum(p.numel() for p in trainer.model.parameters()),
+                "config_batch_size": tcfg.optim.batch_size,
+                "runs": runs,
+                "load_average": [lifter_load, os.getloadavg()],
+                "samples_per_s": max(
+                    r["samples_per_s"]
+                    for r in runs
+                    if r["batch_size"] == tcfg.optim.batch_size and not r["compiled"]
+                ),
+                "gflops_per_s": max(
+                    r["gflops_per_s"]
+                    for r in runs
+                    if r["batch_size"] == tcfg.optim.batch_size and not r["compiled"]
+                ),
+            }
+        )
     return {
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
-                    "torch": torch.__version__,
-                    "matmul_gflops_per_s": {str(t): matmul_gflops(t) for t in cfg.threads}},
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "torch": torch.__version__,
+            "matmul_gflops_per_s": {str(t): matmul_gflops(t) for t in cfg.threads},
+        },
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "note": "shared machine: thread counts interleaved round-robin; medians of "
-                f"{cfg.rounds} x {cfg.steps} steps; compare ratios, not absolute numbers",
+        f"{cfg.rounds} x {cfg.steps} steps; compare ratios, not absolute numbers",
         "lifters": results,
         **cfg.extra,
     }
@@ -210,15 +240,21 @@ def learning_curve(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for h in history:
         if h.get("val_mpjpe_mm") is None:
             continue
-        out.append({"epoch": h["epoch"], "global_step": h.get("global_step"),
-                    "wall_min": h["elapsed_s"] / 60,
-                    "cpu_min": h["cpu_s"] / 60 if h.get("cpu_s") is not None else None,
-                    "val_mpjpe_mm": h["val_mpjpe_mm"]})
+        out.append(
+            {
+                "epoch": h["epoch"],
+                "global_step": h.get("global_step"),
+                "wall_min": h["elapsed_s"] / 60,
+                "cpu_min": h["cpu_s"] / 60 if h.get("cpu_s") is not None else None,
+                "val_mpjpe_mm": h["val_mpjpe_mm"],
+            }
+        )
     return out
 
 
-def minutes_to(curve: list[dict[str, Any]], reference_mm: float,
-               clock: str = "wall_min") -> float | None:
+def minutes_to(
+    curve: list[dict[str, Any]], reference_mm: float, clock: str = "wall_min"
+) -> float | None:
     """First time (minutes on ``clock``) the monitor MPJPE reaches ``reference_mm``, linearly
     interpolated between the two epochs around the crossing; None if never reached."""
     prev = None
@@ -252,19 +288,25 @@ def curves(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
         tc = ck.get("train_config") or {}
         curve = learning_curve(ck.get("history") or [])
         ref = refs.get(tc.get("model", ""))
-        entry: dict[str, Any] = {"path": str(path), "model": tc.get("model"),
-                                 "batch_size": tc.get("optim", {}).get("batch_size"),
-                                 "lr": tc.get("optim", {}).get("lr"),
-                                 "threads": tc.get("threads"),
-                                 "global_step": ck.get("global_step"),
-                                 "finished": "optimizer" not in ck or (
-                                     ck.get("epoch") == tc.get("optim", {}).get("epochs")
-                                     and ck.get("stage") == "finetune"),
-                                 "curve": curve}
+        entry: dict[str, Any] = {
+            "path": str(path),
+            "model": tc.get("model"),
+            "batch_size": tc.get("optim", {}).get("batch_size"),
+            "lr": tc.get("optim", {}).get("lr"),
+            "threads": tc.get("threads"),
+            "global_step": ck.get("global_step"),
+            "finished": "optimizer" not in ck
+            or (
+                ck.get("epoch") == tc.get("optim", {}).get("epochs")
+                and ck.get("stage") == "finetune"
+            ),
+            "curve": curve,
+        }
         if ref is not None:
             entry["reference"] = {"checkpoint": ref[0], "val_mpjpe_mm": ref[1]}
             entry["minutes_to_reference"] = {
-                clock: minutes_to(curve, ref[1], clock) for clock in ("wall_min", "cpu_min")}
+                clock: minutes_to(curve, ref[1], clock) for clock in ("wall_min", "cpu_min")
+            }
         out[f"{tc.get('name', Path(path).stem)}:{Path(path).name}"] = entry
     return out
 
@@ -278,8 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=TrainBenchConfig.steps)
     p.add_argument("--rounds", type=int, default=TrainBenchConfig.rounds)
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--curves", nargs="+",
-                   help="only add learning curves of these checkpoints to --out")
+    p.add_argument(
+        "--curves", nargs="+", help="only add learning curves of these checkpoints to --out"
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.curves:
@@ -296,9 +339,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(out)
         return 0
-    cfg = TrainBenchConfig(configs=tuple(args.configs), threads=tuple(args.threads),
-                           batch_sizes=tuple(args.batch_sizes), steps=args.steps,
-                           rounds=args.rounds, compile=args.compile)
+    cfg = TrainBenchConfig(
+        configs=tuple(args.configs),
+        threads=tuple(args.threads),
+        batch_sizes=tuple(args.batch_sizes),
+        steps=args.steps,
+        rounds=args.rounds,
+        compile=args.compile,
+    )
     result = measure(cfg)
     if out.is_file():  # keep fields written by other runs (e.g. minutes_to_reference)
         old = json.loads(out.read_text())
