@@ -24,3 +24,31 @@ SKELETON_H36M17 = np.array(
         [-0.45, -0.05, -0.25],
     ]
 )
+
+# A standing person seen from the front as H36M-17 image points: x right / y down, in units of
+# body height (head top 0.72/1.65 above the pelvis), pelvis at the origin. Used by the tracking
+# and re-attachment tests to draw synthetic people.
+STANDING_2D = (
+    np.array(
+        [
+            [0.00, 0.00],
+            [-0.13, 0.00],
+            [-0.15, 0.45],
+            [-0.16, 0.88],
+            [0.13, 0.00],
+            [0.15, 0.45],
+            [0.16, 0.88],
+            [0.00, -0.25],
+            [0.00, -0.50],
+            [0.00, -0.60],
+            [0.00, -0.72],
+            [0.18, -0.48],
+            [0.25, -0.25],
+            [0.28, 0.00],
+            [-0.18, -0.48],
+            [-0.25, -0.25],
+            [-0.28, 0.00],
+        ]
+    )
+    / 1.65
+)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import pytest
+from known_poses import STANDING_2D
 
 from pose3d_ros.core.parameters import build_settings
 from pose3d_ros.core.poses import PersonPose, TrackState
@@ -20,31 +21,7 @@ RATE = 30.0
 F, CX, CY = 500.0, 320.0, 240.0  # pinhole camera, pixels
 HEIGHT_M = 1.7
 # Standing Human3.6M-17 pose in metres, pelvis at the origin, x right / y down.
-POSE_M = (
-    np.array(
-        [
-            [0.00, 0.00],
-            [-0.13, 0.00],
-            [-0.15, 0.45],
-            [-0.16, 0.88],
-            [0.13, 0.00],
-            [0.15, 0.45],
-            [0.16, 0.88],
-            [0.00, -0.25],
-            [0.00, -0.50],
-            [0.00, -0.60],
-            [0.00, -0.72],
-            [0.18, -0.48],
-            [0.25, -0.25],
-            [0.28, 0.00],
-            [-0.18, -0.48],
-            [-0.25, -0.25],
-            [-0.28, 0.00],
-        ]
-    )
-    * HEIGHT_M
-    / 1.65
-)
+POSE_M = STANDING_2D * HEIGHT_M
 RED, BLUE, GREEN = (30, 30, 200), (200, 60, 20), (40, 180, 40)  # BGR shirts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from known_poses import STANDING_2D
 
 from pose3d_ros.core.boxes import box_iou
 from pose3d_ros.core.parameters import build_settings
@@ -13,30 +14,7 @@ from pose3d_ros.stages.tracking import TrackAssignment, Tracker, TrackerSettings
 
 RATE = 30.0
 # A standing H36M-17 pose, x right / y down, in units of body height, pelvis at the origin.
-POSE = (
-    np.array(
-        [
-            [0.00, 0.00],
-            [-0.13, 0.00],
-            [-0.15, 0.45],
-            [-0.16, 0.88],
-            [0.13, 0.00],
-            [0.15, 0.45],
-            [0.16, 0.88],
-            [0.00, -0.25],
-            [0.00, -0.50],
-            [0.00, -0.60],
-            [0.00, -0.72],
-            [0.18, -0.48],
-            [0.25, -0.25],
-            [0.28, 0.00],
-            [-0.18, -0.48],
-            [-0.25, -0.25],
-            [-0.28, 0.00],
-        ]
-    )
-    / 1.65
-)
+POSE = STANDING_2D
 ARMS_UP = POSE.copy()
 ARMS_UP[[12, 13, 15, 16]] = [[0.25, -0.70], [0.28, -0.92], [-0.25, -0.70], [-0.28, -0.92]]
 
