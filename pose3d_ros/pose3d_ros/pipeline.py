@@ -69,7 +69,7 @@ class PipelineSettings:
     )
     detect_every: int = setting(
         5,
-        "Run the person detector every N frames; in between, crops follow the tracked "
+        "Run the person detectors every N frames; in between, crops follow the tracked "
         "people's keypoints (1 = detect every frame)",
         range=(1, 1000),
     )
