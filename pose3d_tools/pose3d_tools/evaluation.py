@@ -315,9 +315,14 @@ def training_cost(ckpt: dict[str, Any]) -> dict[str, Any]:
     if steps is None:  # older checkpoints: the finished schedule
         steps = optim.get("epochs", 0) * optim.get("steps_per_epoch", 0)
     cpu = ckpt.get("cpu_s")
+    wall = ckpt.get("elapsed_s", 0.0)
+    batch = optim.get("batch_size", 0)
+    # Training throughput over the whole run (windows per wall second, data + model + checkpoints).
+    rate = round(steps * batch / wall, 1) if wall and batch else None
     return {"train_steps": int(steps),
             "train_cpu_hours": round(cpu / 3600, 3) if cpu is not None else None,
-            "train_wall_hours": round(ckpt.get("elapsed_s", 0.0) / 3600, 3)}
+            "train_wall_hours": round(wall / 3600, 3),
+            "samples_per_s": rate}
 
 
 # -- model cards ---------------------------------------------------------------------------------
