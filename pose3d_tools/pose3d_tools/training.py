@@ -111,6 +111,9 @@ class TrainConfig:
     checkpoint_dir: str = "checkpoints"  # the shipped checkpoint: <checkpoint_dir>/<name>.pt
     max_minutes: float = 0.0  # > 0: stop (checkpointed) after this many wall minutes per run
     checkpoint_minutes: float = 3.0  # > 0: also save last.pt mid-epoch this often (wall minutes)
+    # Warm start: a lifter checkpoint whose weights of the same name and shape are loaded before
+    # training (e.g. htnet_small into temporal_htnet); the rest keeps its initialisation.
+    init_from: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -239,7 +242,28 @@ def output_index(model) -> int:
 def build_model(cfg: TrainConfig):
     from pose3d_tools.models.registry import build_lifter
 
-    return build_lifter(cfg.model, dict(cfg.model_config))
+    model = build_lifter(cfg.model, dict(cfg.model_config))
+    if cfg.init_from:
+        warm_start(model, resolve_path(cfg.init_from))
+    return model
+
+
+def warm_start(model, path: Path) -> list[str]:
+    """Load the weights of checkpoint ``path`` that match ``model`` by name and shape.
+
+    Returns the names of the model's parameters left at their initialisation. Raises if nothing
+    matches (a wrong file would otherwise silently train from scratch).
+    """
+    from pose3d_tools.models.registry import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    source = ckpt.get("state_dict", ckpt.get("model", {}))
+    own = model.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise ValueError(f"init_from {path}: no weight matches {type(model).__name__}")
+    model.load_state_dict(matched, strict=False)
+    return sorted(set(own) - set(matched))
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

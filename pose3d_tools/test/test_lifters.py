@@ -31,6 +31,8 @@ CASES = [
     ("nanohtnet", None),
     ("nanohtnet", {"frames": 81, "causal": False, "depth": 1}),
     ("nanohtnet", {"frames": 243, "depth": 1}),
+    ("temporal_htnet", None),
+    ("temporal_htnet", {"frames": 16, "depth": 1}),
 ]
 
 
@@ -46,7 +48,7 @@ def model(request):
 
 
 def test_registry_names():
-    assert available_lifters() == ["htnet", "nanohtnet"]
+    assert available_lifters() == ["htnet", "nanohtnet", "temporal_htnet"]
     with pytest.raises(KeyError):
         build_lifter("nope")
 
@@ -126,6 +128,53 @@ def test_nanohtnet_read_frame_uses_the_whole_window(causal):
     model = build_lifter("nanohtnet", {"depth": 1, "causal": causal}).eval()
     reach = _frame_jacobian(model, model.config.frames, model.output_index)
     assert torch.all(reach > 0), reach
+
+
+def _train_temporal_mixers(model) -> None:
+    """Give the (zero-initialised) temporal output projections non-zero weights, as training
+    would, so the tests below see a model that really mixes frames."""
+    for mixer in model.temporal:
+        torch.nn.init.normal_(mixer.proj.weight, std=0.2)
+
+
+def test_temporal_htnet_is_causal():
+    """Output frame t depends on input frames 0..t and on no later frame; the read (last) frame
+    sees the whole window."""
+    torch.manual_seed(0)
+    model = build_lifter("temporal_htnet", {"frames": 6, "depth": 2}).eval()
+    _train_temporal_mixers(model)
+    assert model.output_index == 5
+    for t in (0, 3, 5):
+        reach = _frame_jacobian(model, 6, t)
+        assert torch.all(reach[: t + 1] > 0), (t, reach)
+        assert torch.all(reach[t + 1:] == 0), (t, reach)
+    with pytest.raises(ValueError):
+        model(torch.randn(1, 5, 17, 3))
+
+
+def test_temporal_htnet_warm_start_is_the_single_frame_model(tmp_path):
+    """Loaded from an htnet checkpoint of the same width, the untrained temporal model gives the
+    single-frame model's output on every frame (its temporal mixers start as the identity)."""
+    from pose3d_tools.training import warm_start
+
+    torch.manual_seed(1)
+    single = build_lifter("htnet").eval()
+    for p in single.parameters():  # not the initial values: a trained-looking model
+        p.data.add_(0.05 * torch.randn_like(p))
+    path = tmp_path / "single.pt"
+    torch.save({"name": "htnet", "config": config_to_dict(single.config),
+                "state_dict": single.state_dict()}, path)
+    temporal = build_lifter("temporal_htnet", {"frames": 5})
+    left = warm_start(temporal, path)
+    assert left and all(k.startswith("temporal.") for k in left)
+    temporal.eval()
+    x = torch.randn(2, 5, 17, 3)
+    assert torch.allclose(temporal(x), single(x), atol=1e-6)
+    # A checkpoint of another architecture has nothing to give: refused, not silently ignored.
+    other = tmp_path / "other.pt"
+    torch.save({"name": "x", "config": {}, "state_dict": {"w": torch.zeros(3)}}, other)
+    with pytest.raises(ValueError, match="no weight matches"):
+        warm_start(build_lifter("temporal_htnet"), other)
 
 
 # ---------------------------------------------------------------- DCT low-pass

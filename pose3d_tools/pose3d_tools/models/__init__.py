@@ -1,4 +1,4 @@
-"""2D -> 3D lifters (HTNet, NanoHTNet), their registry and PoseCLR pre-training."""
+"""2D -> 3D lifters (HTNet, NanoHTNet, Temporal HTNet), their registry and PoseCLR pre-training."""
 
 from .htnet import HTNet, HTNetConfig
 from .nanohtnet import NanoHTNet, NanoHTNetConfig, dct_basis
@@ -12,6 +12,7 @@ from .registry import (
     config_to_dict,
     lifter_from_checkpoint,
 )
+from .temporal_htnet import TemporalHTNet, TemporalHTNetConfig
 
 __all__ = [
     "LIFTERS",
@@ -20,6 +21,8 @@ __all__ = [
     "NanoHTNet",
     "NanoHTNetConfig",
     "PoseCLR",
+    "TemporalHTNet",
+    "TemporalHTNetConfig",
     "available_lifters",
     "build_lifter",
     "config_class",

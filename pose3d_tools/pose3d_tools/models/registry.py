@@ -15,10 +15,12 @@ from torch import nn
 
 from .htnet import HTNet, HTNetConfig
 from .nanohtnet import NanoHTNet, NanoHTNetConfig
+from .temporal_htnet import TemporalHTNet, TemporalHTNetConfig
 
 LIFTERS: dict[str, tuple[type[nn.Module], type]] = {
     "htnet": (HTNet, HTNetConfig),
     "nanohtnet": (NanoHTNet, NanoHTNetConfig),
+    "temporal_htnet": (TemporalHTNet, TemporalHTNetConfig),
 }
 
 
