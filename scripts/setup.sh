@@ -51,23 +51,31 @@ if ! stamp_ok requirements "$req_hash"; then
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -r requirements/ros.txt -r requirements/runtime.txt -r requirements/dev.txt
   "$PY" scripts/fix_rosidl_exports.py
-  rm -f "$STAMPS/pose3d_msgs"   # message wheels changed: rebuild our messages against them
+  rm -f "$STAMPS/pose3d_msgs" "$STAMPS"/msgs_*   # message wheels changed: rebuild our messages against them
   stamp_set requirements "$req_hash"
 fi
 
-# 4. pose3d_msgs (ament_cmake) built and installed into the venv, as colcon would on a robot.
-msgs_hash="$(hash_of pose3d_msgs/package.xml pose3d_msgs/CMakeLists.txt pose3d_msgs/msg/*.msg)"
-if ! stamp_ok pose3d_msgs "$msgs_hash"; then
-  log "building pose3d_msgs"
+# 4. Interface packages (ament_cmake) built and installed into the venv, as colcon would on a robot:
+#    pose3d_msgs, then the upstream subsets of tf2_msgs and hri_msgs that robots get from apt
+#    (third_party_msgs/README.md; COLCON_IGNORE keeps them out of a robot's colcon build).
+build_interfaces() {  # build_interfaces <package folder> <stamp name>
+  local src="$1" name; name="$(basename "$1")"
+  local hash; hash="$(hash_of "$src"/package.xml "$src"/CMakeLists.txt "$src"/msg/*.msg)"
+  stamp_ok "$2" "$hash" && return 0
+  log "building $name"
   "$PY" scripts/fix_rosidl_exports.py
-  rm -rf build/pose3d_msgs && mkdir -p build
-  cmake -S pose3d_msgs -B build/pose3d_msgs -DCMAKE_PREFIX_PATH="$VENV" \
-    -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >build/pose3d_msgs.log 2>&1 \
-    && cmake --build build/pose3d_msgs -j2 >>build/pose3d_msgs.log 2>&1 \
-    && cmake --install build/pose3d_msgs >>build/pose3d_msgs.log 2>&1 \
-    || { tail -30 build/pose3d_msgs.log >&2; echo "setup: building pose3d_msgs failed (log: build/pose3d_msgs.log)" >&2; exit 1; }
-  stamp_set pose3d_msgs "$msgs_hash"
-fi
+  rm -rf "build/$name" && mkdir -p build
+  cmake -S "$src" -B "build/$name" -DCMAKE_PREFIX_PATH="$VENV" \
+    -DCMAKE_INSTALL_PREFIX="$VENV" -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF >"build/$name.log" 2>&1 \
+    && cmake --build "build/$name" -j2 >>"build/$name.log" 2>&1 \
+    && cmake --install "build/$name" >>"build/$name.log" 2>&1 \
+    || { tail -30 "build/$name.log" >&2; echo "setup: building $name failed (log: build/$name.log)" >&2; exit 1; }
+  stamp_set "$2" "$hash"
+}
+build_interfaces pose3d_msgs pose3d_msgs
+for pkg in third_party_msgs/tf2_msgs third_party_msgs/hri_msgs; do
+  build_interfaces "$pkg" "msgs_$(basename "$pkg")"
+done
 
 # 5. pose3d_ros (the robot runtime) and pose3d_tools (training, export, model build, benchmarks),
 #    both editable; the tools depend on the runtime, never the reverse.
