@@ -84,7 +84,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="Human3.6M directory")
     p.add_argument("--out-dir", "--out", dest="out_dir", default="out",
                    help="eval.json and plots go here (default out/)")
-    p.add_argument("--inputs", nargs="+", default=["gt", "noisy"], choices=["gt", "noisy"])
+    p.add_argument("--inputs", nargs="+", default=["gt", "noisy", "noisy_corr"],
+                   choices=["gt", "noisy", "noisy_corr"])
     p.add_argument("--run-every", type=int, default=200,
                    help="start a run of --run-length consecutive frames every N frames")
     p.add_argument("--run-length", type=int, default=10)

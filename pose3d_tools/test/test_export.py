@@ -24,7 +24,8 @@ torch.set_num_threads(1)
 from pose3d_tools import CHECKPOINT_DIR, REPO_ROOT  # noqa: E402
 
 LIFTER_DIR = REPO_ROOT / "pose3d_ros" / "lifters"  # the shipped exports the robot runs
-MODEL_CASES = [("htnet", None), ("nanohtnet", None), ("temporal_htnet", None)]  # (registry name, config) random init
+# (registry name, config) random init
+MODEL_CASES = [("htnet", None), ("nanohtnet", None), ("temporal_htnet", None)]
 CASES = [pytest.param(("random", name, cfg), id=f"{name}-random") for name, cfg in MODEL_CASES]
 CASES += [
     pytest.param(("checkpoint", str(p), None), id=p.stem)

@@ -1,5 +1,7 @@
 """Human3.6M loader, cameras and augmentation. Skipped when the data is not on this machine."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,24 @@ def test_detector_noise_properties():
     err = np.linalg.norm(noisy - xy, axis=-1)[~clean]
     size = aug.size_2d(xy)[~clean][..., None]
     assert np.median(err / size) < 0.1
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.8])
+def test_detector_jitter_correlation(rho):
+    """jitter_correlation sets the lag-1 correlation of the jitter between frames and leaves its
+    spread alone (a stationary AR(1) process has lag-k correlation rho**k)."""
+    rng = np.random.default_rng(1)
+    xy = np.zeros((3000, 12, 17, 2))
+    xy[..., 1:, 0] = np.linspace(-0.2, 0.2, 16)  # a fixed 2D shape so the error scale is fixed
+    cfg = aug.NoiseConfig(clean_prob=0.0, jitter_frac=(0.05, 0.05), outlier_prob=0.0,
+                          swap_prob=0.0, end_missing_prob=0.0, random_missing_prob=0.0,
+                          jitter_correlation=rho)
+    noisy, _ = aug.detector_noise(rng, xy, cfg)
+    e = (noisy - xy)[:, :, 7, 0]  # one non-end joint, x: (N, T)
+    sigma = 0.05 * aug.size_2d(xy[0, 0])
+    np.testing.assert_allclose(e.std(axis=0), sigma, rtol=0.06)  # every frame, same spread
+    for lag in (1, 3):
+        c = np.corrcoef(e[:, 5], e[:, 5 + lag])[0, 1]
+        assert abs(c - rho**lag) < 0.05, (lag, c)
+    with pytest.raises(ValueError):
+        aug.detector_noise(rng, xy[:2], dataclasses.replace(cfg, jitter_correlation=1.0))

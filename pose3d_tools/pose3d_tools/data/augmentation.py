@@ -93,6 +93,11 @@ class NoiseConfig:
     random_missing_prob: float = 0.01  # per joint and frame
     out_of_image_missing: bool = True
     conf_noise: float = 0.1
+    # Lag-1 correlation of the jitter between consecutive frames (AR(1), same marginal spread).
+    # 0 = independent per frame. A detector run on nearly identical consecutive images errs
+    # nearly alike, so real jitter is correlated and averaging frames removes less of it than
+    # independent jitter suggests: the evaluation's "noisy_corr" input measures that.
+    jitter_correlation: float = 0.0
 
 
 def bone_factors(rng: np.random.Generator, b: int, cfg: AugmentConfig) -> np.ndarray:
@@ -261,7 +266,14 @@ def detector_noise(rng: np.random.Generator, xy: np.ndarray, cfg: NoiseConfig,
     sigma = rng.uniform(*cfg.jitter_frac, (nb, 1, 1, 1)) * sz
     mult = np.ones(j)
     mult[END_JOINTS] = cfg.end_joint_jitter_mult
-    err = rng.standard_normal((nb, t, j, 2)) * sigma * mult[:, None]
+    white = rng.standard_normal((nb, t, j, 2))
+    rho = cfg.jitter_correlation
+    if rho:
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"jitter_correlation must be in [0, 1), got {rho}")
+        for k in range(1, t):  # AR(1) over frames with unit marginal variance
+            white[:, k] = rho * white[:, k - 1] + np.sqrt(1.0 - rho * rho) * white[:, k]
+    err = white * sigma * mult[:, None]
     # Occasional large outliers.
     out_mask = rng.uniform(size=(nb, t, j)) < cfg.outlier_prob
     ang = rng.uniform(0, 2 * np.pi, (nb, t, j))
