@@ -22,6 +22,7 @@ from pose3d_ros.backends import BACKEND_CHOICES, load_backend
 from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.core.floor import FloorPlane
 from pose3d_ros.core.parameters import group, setting
 from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import H36M17
@@ -32,7 +33,7 @@ from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
 from pose3d_ros.stages.fusion import ProposalSettings, dedupe_rois, fuse, roi_extent_boxes
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
 from pose3d_ros.stages.lifting import Lifter, LifterSettings
-from pose3d_ros.stages.placement import PlacementSettings, place_root
+from pose3d_ros.stages.placement import PlacementSettings, place_person
 from pose3d_ros.stages.pose_detection import PoseDetector
 from pose3d_ros.stages.reattach import Reattacher
 from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
@@ -148,6 +149,9 @@ class PosePipeline:
         self._motion: dict[int, _Motion] = {}
         self._last_update: list = []
         self._frame_index = 0
+        # Floor plane in the camera optical frame: from TF (set_floor) before the static one.
+        self._floor_tf: FloorPlane | None = None
+        self._floor_static = s.placement.floor.plane()
 
     def describe(self) -> str:
         return (
@@ -173,7 +177,19 @@ class PosePipeline:
             self.smoothing = OneEuroFilterBank(new.smoothing)
         if new.windows != old.windows:
             self.windows = TrackWindows(self.lifter.frames, new.windows)
+        self._floor_static = new.placement.floor.plane()
         self.settings = new
+
+    @property
+    def floor(self) -> FloorPlane | None:
+        """The floor plane placement uses: the last one from TF, else the static setting."""
+        return self._floor_tf if self._floor_tf is not None else self._floor_static
+
+    def set_floor(self, plane: FloorPlane | None) -> None:
+        """Floor plane in the camera optical frame from TF (None: TF has none, use the static
+        ``placement.floor`` plane if enabled). People on it are placed with the floor
+        constraint (stages/placement.py)."""
+        self._floor_tf = plane
 
     def reset(self) -> None:
         """Forget all people (e.g. after a jump in time)."""
@@ -265,7 +281,7 @@ class PosePipeline:
             joints_rel = lifted.joints[k]
             if not lifted.info.valid[k]:
                 joints_rel = np.full((17, 3), np.nan)
-            placed = place_root(joints_rel, norm_now[k], conf[i], focal, s.placement)
+            placed = place_person(joints_rel, norm_now[k], conf[i], focal, s.placement, self.floor)
             if not placed.ok:
                 warnings.append(f"track {a.track_id}: not placed ({placed.reason})")
             poses.append(
@@ -275,9 +291,10 @@ class PosePipeline:
                     keypoints_2d=points[i],
                     confidence=conf[i],
                     observed=conf[i] > 0,
-                    joints_3d=joints_rel + placed.root,
+                    joints_3d=placed.joints(joints_rel),
                     root=placed.root,
                     root_covariance=placed.covariance,
+                    placement=placed.constraint if placed.ok else "",
                     root_velocity=self._velocity(a.track_id, stamp, placed.root),
                     score=float(scores[i]),
                     bbox=kp_boxes[i],

@@ -43,6 +43,9 @@ class PersonPose:
     bbox: np.ndarray = field(default_factory=lambda: _nan(4))  # x_min, y_min, x_max, y_max
     state: TrackState = TrackState.CONFIRMED
     age: int = 1
+    # Which constraint fixed the metric depth ("size_prior", "floor"; stages/placement.py);
+    # empty when not placed.
+    placement: str = ""
 
     def __post_init__(self) -> None:
         n = joint_set(self.joint_set).num_joints
