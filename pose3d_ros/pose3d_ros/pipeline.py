@@ -28,6 +28,7 @@ from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.appearance import torso_histograms
 from pose3d_ros.stages.crops import empty_rois, rois_from_boxes
+from pose3d_ros.stages.depth_fusion import DepthImage, DepthSettings, fuse_depth
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
 from pose3d_ros.stages.fusion import ProposalSettings, dedupe_rois, fuse, roi_extent_boxes
@@ -87,6 +88,7 @@ class PipelineSettings:
     windows: TrackWindowsSettings = group(TrackWindowsSettings)
     lifter: LifterSettings = group(LifterSettings)
     placement: PlacementSettings = group(PlacementSettings)
+    depth: DepthSettings = group(DepthSettings)
     tensorrt: TensorRTEngineSettings = group(TensorRTEngineSettings)
 
     def backend_options(self, model: str) -> dict:
@@ -205,7 +207,16 @@ class PosePipeline:
 
     # ------------------------------------------------------------------ per frame
 
-    def process(self, image: np.ndarray, camera: CameraModel, stamp: float) -> FrameResult:
+    def process(
+        self,
+        image: np.ndarray,
+        camera: CameraModel,
+        stamp: float,
+        depth: DepthImage | None = None,
+    ) -> FrameResult:
+        """One frame: BGR ``image`` (H, W, 3), its camera, its stamp (s) and optionally the
+        depth image registered to it (stages/depth_fusion.py), which then fixes the distance
+        of people whose torso it sees (their ``placement`` is "depth")."""
         s = self.settings
         timings: dict[str, float] = {}
         warnings: list[str] = []
@@ -284,6 +295,15 @@ class PosePipeline:
             placed = place_person(joints_rel, norm_now[k], conf[i], focal, s.placement, self.floor)
             if not placed.ok:
                 warnings.append(f"track {a.track_id}: not placed ({placed.reason})")
+            elif depth is not None:
+                size = (camera.width, camera.height)
+                fused = fuse_depth(
+                    placed, joints_rel, points[i], norm_all[i], conf[i], depth, size, s.depth
+                )
+                if fused.used:
+                    placed = fused.placement
+                else:
+                    warnings.append(f"depth not used for track {a.track_id}: {fused.reason}")
             poses.append(
                 PersonPose(
                     track_id=a.track_id,

@@ -256,3 +256,35 @@ def test_the_fused_body_is_scaled_to_its_distance() -> None:
     assert fused.placement.scale == pytest.approx(SIZE, rel=5e-3)
     joints, _ = _person()
     np.testing.assert_allclose(fused.placement.joints(AVERAGE), joints, atol=0.02)
+
+
+# --- through PosePipeline, with the real models --------------------------------------------
+
+
+def test_pipeline_places_the_player_at_the_depth_image(model_dir, footage):
+    """messi5.jpg with a flat depth image 15 % beyond where the body size puts him: the root
+    follows the depth (torso surface + offset), the pose says "depth"; a depth image with wrong
+    aspect ratio leaves the monocular root and says why."""
+    from pose3d_ros.pipeline import PipelineSettings, PosePipeline
+
+    image = cv2.imread(str(footage / "messi5.jpg"))
+    camera = CameraModel.from_fov(image.shape[1], image.shape[0], 60.0)
+    settings = PipelineSettings(backend="onnxruntime", model_dir=str(model_dir))
+    mono = PosePipeline(settings).process(image, camera, 0.0).poses[0]
+    plane_m = 1.15 * mono.root[2]
+    flat = np.full(image.shape[:2], plane_m, np.float32)
+
+    result = PosePipeline(settings).process(image, camera, 0.0, depth_image(flat, "32FC1"))
+    pose = result.poses[0]
+    assert pose.placement == "depth", result.warnings
+    # The flat scene puts every torso joint's surface at plane_m; the lifted torso's own depth
+    # (a leaning player: shoulders nearer than hips) spreads the joints by up to +-0.15 m.
+    expected = plane_m + DepthSettings().surface_offset_m
+    assert abs(pose.root[2] - expected) < 0.15, (pose.root, expected)
+    assert abs(mono.root[2] - expected) > 0.25
+    assert pose.root_covariance[2, 2] < mono.root_covariance[2, 2]
+
+    wide = np.full((image.shape[0], 2 * image.shape[1]), plane_m, np.float32)
+    result = PosePipeline(settings).process(image, camera, 0.0, depth_image(wide, "32FC1"))
+    assert result.poses[0].placement == "size_prior"
+    assert any("depth not used" in w and "aspect" in w for w in result.warnings), result.warnings
