@@ -71,13 +71,17 @@ def _clip_rng(seed: int, *keys: str) -> np.random.Generator:
 
 
 def make_eval_set(cfg: EvalConfig, frames: int, out_idx: int, input_2d: str,
-                  cameras: dict[str, Camera] | None = None, poses=None) -> dict[str, Any]:
-    """Windows (N, T, 17, 3) of features, targets (N, 17, 3) of the read frame, run ids (N,)."""
+                  cameras: dict[str, Camera] | None = None, poses=None,
+                  bodies: str = "s1") -> dict[str, Any]:
+    """Windows (N, T, 17, 3) of features, targets (N, 17, 3) of the read frame, run ids (N,);
+    for placement: the read frame's camera-frame joints, 2D, confidence and camera key (N,).
+    ``bodies="stature"`` rescales each run to an adult stature (placement_eval.rescale_bodies;
+    "s1": the data's own S1 bones)."""
     subjects = check_subjects(cfg.subjects, "test")
     poses = poses if poses is not None else load_split("test", cfg.data_dir, subjects)
     cameras = cameras if cameras is not None else load_h36m_cameras(cfg.data_dir)
     before, after = out_idx, frames - 1 - out_idx
-    feats, targets, runs = [], [], []
+    feats, targets, runs, absolute, kps, confs, cam_keys = [], [], [], [], [], [], []
     run_id = 0
     for subject in subjects:
         cams = subject_cameras(cameras, subject)
@@ -88,6 +92,11 @@ def make_eval_set(cfg: EvalConfig, frames: int, out_idx: int, input_2d: str,
                 length = min(cfg.run_length, n - start)
                 idx = np.clip(np.arange(start - before, start + length + after), 0, n - 1)
                 seq = arr[idx].astype(np.float64)[None]  # (1, L + T - 1, 17, 3)
+                if bodies != "s1":
+                    from pose3d_tools.placement_eval import rescale_bodies
+
+                    seq = rescale_bodies(seq, bodies, _clip_rng(cfg.seed, subject, clip,
+                                                                str(start), "bodies"))
                 for cam in cams:
                     rng = _clip_rng(cfg.seed, subject, clip, str(start), cam.name)
                     r = cfg.max_offset_m * np.sqrt(rng.uniform())
@@ -112,12 +121,20 @@ def make_eval_set(cfg: EvalConfig, frames: int, out_idx: int, input_2d: str,
                     feats.append(np.moveaxis(win, -1, 1))  # (L, T, 17, 3)
                     tgt = xc[before:before + length]
                     targets.append(tgt - tgt[:, :1])
+                    absolute.append(tgt)
+                    kps.append(xy[before:before + length])
+                    confs.append(conf[before:before + length])
+                    cam_keys += [cam.name] * length
                     runs.append(np.full(length, run_id))
                     run_id += 1
     return {
         "features": np.ascontiguousarray(np.concatenate(feats), dtype=np.float32),
         "targets": np.concatenate(targets),
         "runs": np.concatenate(runs),
+        "joints_cam": np.concatenate(absolute),
+        "keypoints": np.concatenate(kps),
+        "confidence": np.concatenate(confs),
+        "cameras": np.asarray(cam_keys),
     }
 
 
@@ -199,7 +216,8 @@ def merge_records(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             old = []
-    key = lambda r: (r["model"], r["checkpoint"], r["protocol"], r["input_2d"])  # noqa: E731
+    key = lambda r: (r["model"], r["checkpoint"], r["protocol"], r["input_2d"],  # noqa: E731
+                     r.get("placement"), r.get("bodies"))
     keys = {key(r) for r in new}
     merged = [r for r in old if key(r) not in keys] + list(new)
     path.parent.mkdir(parents=True, exist_ok=True)
