@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from pose3d_ros.assets import find_model_dir, lifter_path, model_path
-from pose3d_ros.backends import BACKEND_CHOICES, load_backend
+from pose3d_ros.backends import BACKEND_CHOICES, Backend, load_backend
 from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
@@ -119,23 +119,53 @@ class _Motion:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
+@dataclass(frozen=True)
+class PipelineModels:
+    """The four loaded models of a pipeline. Pipelines of several cameras can share one set
+    (one copy of each model in memory; backends/batching.py merges their concurrent calls)."""
+
+    detector: Backend
+    pose_detector: Backend
+    keypoints: Backend
+    lifter: Backend
+
+    @classmethod
+    def load(cls, s: PipelineSettings) -> PipelineModels:
+        """Load (and verify) the models the read-only settings name."""
+        model_dir = find_model_dir(s.model_dir or None)
+        return cls(
+            detector=load_backend(
+                model_path("person_detector", model_dir), s.backend, **s.backend_options("detector")
+            ),
+            pose_detector=load_backend(
+                model_path("pose_detector", model_dir), s.backend, **s.backend_options("detector")
+            ),
+            keypoints=load_backend(
+                model_path(s.keypoint_model, model_dir), s.backend, **s.backend_options("keypoints")
+            ),
+            lifter=load_backend(
+                lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
+            ),
+        )
+
+
 class PosePipeline:
-    def __init__(self, settings: PipelineSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: PipelineSettings | None = None,
+        models: PipelineModels | None = None,
+        first_track_id: int = 1,
+    ) -> None:
+        """``models``: already loaded (shared with other pipelines), else loaded from the
+        settings; ``first_track_id``: where this pipeline's ids start (cameras of one node use
+        disjoint ranges)."""
         s = settings or PipelineSettings()
         self.settings = s
-        model_dir = find_model_dir(s.model_dir or None)
-        self._detector_backend = load_backend(
-            model_path("person_detector", model_dir), s.backend, **s.backend_options("detector")
-        )
-        self._pose_detector_backend = load_backend(
-            model_path("pose_detector", model_dir), s.backend, **s.backend_options("detector")
-        )
-        self._keypoint_backend = load_backend(
-            model_path(s.keypoint_model, model_dir), s.backend, **s.backend_options("keypoints")
-        )
-        self._lifter_backend = load_backend(
-            lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
-        )
+        self.models = models or PipelineModels.load(s)
+        self._detector_backend = self.models.detector
+        self._pose_detector_backend = self.models.pose_detector
+        self._keypoint_backend = self.models.keypoints
+        self._lifter_backend = self.models.lifter
         self.detector = PersonDetector(self._detector_backend, s.detector)
         self.pose_detector = PoseDetector(
             self._pose_detector_backend,
@@ -144,7 +174,7 @@ class PosePipeline:
         )
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)
         self.lifter = Lifter(self._lifter_backend, s.lifter)
-        self.tracker = Tracker(s.tracker)
+        self.tracker = Tracker(s.tracker, first_id=first_track_id)
         self.reattach = Reattacher(s.tracker.reattach)
         self.smoothing = OneEuroFilterBank(s.smoothing)
         self.windows = TrackWindows(self.lifter.frames, s.windows)

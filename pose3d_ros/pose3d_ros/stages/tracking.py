@@ -183,12 +183,14 @@ def keypoint_similarity(
 class Tracker:
     """Gives each detected person a stable id across frames (see the module docstring)."""
 
-    def __init__(self, settings: TrackerSettings | None = None) -> None:
+    def __init__(self, settings: TrackerSettings | None = None, first_id: int = 1) -> None:
+        """``first_id``: the first id given out (several trackers of one node count in
+        disjoint ranges)."""
         self.settings = settings or TrackerSettings()
         if self.settings.iou_weight + self.settings.keypoint_weight <= 0:
             raise ValueError("iou_weight and keypoint_weight cannot both be 0")
         self._tracks: list[_Track] = []
-        self._next_id = 1
+        self._next_id = first_id
         self._last_stamp = -math.inf
 
     def reset(self) -> None:
