@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from geometry_msgs.msg import Point, Vector3
+from geometry_msgs.msg import Point, Quaternion, Transform, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -24,6 +24,7 @@ from pose3d_ros.core.image_encoding import (
 )
 from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.core.skeletons import joint_set
+from pose3d_ros.core.transforms import Transform as RigidTransform
 
 _NAN = float("nan")
 
@@ -150,4 +151,37 @@ def skeleton_msg_to_pose(msg: Skeleton) -> PersonPose:
         bbox=(msg.bbox.x_min, msg.bbox.y_min, msg.bbox.x_max, msg.bbox.y_max),
         state=msg.tracking_state,
         age=msg.age,
+    )
+
+
+# --- transforms (TF) ----------------------------------------------------------------------
+
+
+def transform_to_msg(
+    header: Header, child_frame_id: str, transform: RigidTransform
+) -> TransformStamped:
+    """header.frame_id <- child_frame_id: `transform` maps points in the child frame into the
+    header's frame (tf2's convention), at header.stamp."""
+    q = transform.rotation.as_quat()  # x, y, z, w
+    t = transform.translation
+    return TransformStamped(
+        header=header,
+        child_frame_id=child_frame_id,
+        transform=Transform(
+            translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+            rotation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])),
+        ),
+    )
+
+
+def transform_from_msg(msg: TransformStamped) -> tuple[str, str, float, np.ndarray, np.ndarray]:
+    """(parent, child, stamp in s, quaternion x y z w (4,), translation (3,) m) of a TF edge."""
+    r, t = msg.transform.rotation, msg.transform.translation
+    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return (
+        msg.header.frame_id,
+        msg.child_frame_id,
+        stamp,
+        np.array([r.x, r.y, r.z, r.w]),
+        np.array([t.x, t.y, t.z]),
     )

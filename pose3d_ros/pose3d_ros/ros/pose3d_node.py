@@ -33,8 +33,10 @@ from pose3d_msgs.msg import SkeletonArray
 from pose3d_ros.assets import AssetError
 from pose3d_ros.backends.base import BackendError
 from pose3d_ros.core.camera import CameraInfoError, CameraModel
+from pose3d_ros.core.floor import FloorPlane, FloorPlaneError, floor_from_transform
 from pose3d_ros.core.image_encoding import ImageEncodingError
 from pose3d_ros.core.parameters import SettingError, group, setting
+from pose3d_ros.core.transforms import TransformError
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 from pose3d_ros.ros.lifecycle import run_node
 from pose3d_ros.ros.markers import MarkerSettings, skeleton_markers
@@ -46,7 +48,9 @@ from pose3d_ros.ros.messages import (
     poses_to_msg,
 )
 from pose3d_ros.ros.qos import QOS_CHOICES, image_qos
+from pose3d_ros.ros.rep155 import Rep155Publisher
 from pose3d_ros.ros.ros_parameters import NodeSettings
+from pose3d_ros.ros.tf_listener import TfLookup
 from pose3d_ros.visualization import draw_poses_2d
 
 # What makes `configure` fail (a setup problem, reported in one line): anything else is a bug.
@@ -95,6 +99,26 @@ class Pose3DNodeSettings:
         unit="s",
         read_only=True,
     )
+    floor_frame: str = setting(
+        "",
+        "TF frame of the floor (z up, floor at z = 0, e.g. base_footprint): each image's camera "
+        "pose in it is looked up at the image stamp (/tf, /tf_static) and people on the floor "
+        "are placed on it; empty = off",
+        read_only=True,
+    )
+    floor_tf_tolerance_s: float = setting(
+        0.1,
+        "How far the newest floor_frame transform may be from the image stamp when TF has no "
+        "data at the stamp itself",
+        range=(0.0, 10.0),
+        unit="s",
+    )
+    rep155: bool = setting(
+        False,
+        "REP-155 (ROS4HRI) output: `/humans/bodies/tracked` (hri_msgs/IdsList) and frames "
+        "body_<id> + <joint>_<id> on /tf (tf2_msgs/TFMessage)",
+        read_only=True,
+    )
     pipeline: PipelineSettings = group(PipelineSettings)
     markers: MarkerSettings = group(MarkerSettings)
 
@@ -119,6 +143,8 @@ class Pose3DNode(LifecycleNode):
         super().__init__("pose3d", **kwargs)
         self.pipeline: PosePipeline | None = None
         self._skeleton_pub = self._marker_pub = self._debug_pub = self._diag_pub = None
+        self._rep155: Rep155Publisher | None = None  # rep155: true
+        self._tf: TfLookup | None = None  # floor_frame set
         self._quiet_configure = False
         # Parameters exist from the start (a manager may set them before configure); settings
         # marked read-only can change only while the node is unconfigured.
@@ -155,6 +181,8 @@ class Pose3DNode(LifecycleNode):
         self._rate_in, self._rate_out = _Rate(), _Rate()
         self._last_stages: dict[str, float] = {}
         self._last_people = 0
+        self._floor_status = "no image yet"  # floor_frame: the last lookup's outcome
+        self._floor_height_m = float("nan")
 
     def _autostart(self) -> None:
         """configure + activate now; a setup problem is raised (the caller exits with code 2)."""
@@ -195,6 +223,13 @@ class Pose3DNode(LifecycleNode):
         self._marker_pub = self.create_lifecycle_publisher(MarkerArray, "markers", depth5)
         self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", QoSProfile(depth=1))
         self._diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", depth5)
+        if s.rep155:
+            self._rep155 = Rep155Publisher(self)
+        if s.floor_frame:  # subscribed from configure on: /tf_static is latched, /tf is not
+            self._tf = TfLookup(self)
+            self.get_logger().info(
+                f"floor plane from TF frame {s.floor_frame!r} ({self._tf.backend})"
+            )
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -262,6 +297,12 @@ class Pose3DNode(LifecycleNode):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
                 setattr(self, name, None)
+        if self._rep155 is not None:
+            self._rep155.destroy()
+            self._rep155 = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         with self._pipeline_lock:
             self.pipeline = None  # the backends (ONNX Runtime sessions) go with it
 
@@ -358,6 +399,27 @@ class Pose3DNode(LifecycleNode):
         )
         return None
 
+    def _floor_plane(self, frame_id: str, stamp: float) -> FloorPlane | None:
+        """The floor in this image's camera frame from TF at the image stamp; None (with a
+        throttled warning naming the cause) when TF cannot say: placement then falls back."""
+        s = self.settings.current
+        try:
+            t = self._tf.lookup(s.floor_frame, frame_id, stamp, s.floor_tf_tolerance_s)
+            plane = floor_from_transform(t.matrix, t.translation)
+        except (TransformError, FloorPlaneError) as e:
+            self._floor_status = f"no floor from TF: {e}"
+            self._floor_height_m = float("nan")
+            self._warn(
+                "floor_frame",
+                f"floor_frame: no usable transform {s.floor_frame} <- "
+                f"{frame_id or '(image has no frame_id)'} at t={stamp:.3f}: {e}; people are "
+                "placed without the floor until it is found",
+            )
+            return None
+        self._floor_status = f"from TF {s.floor_frame} <- {frame_id}"
+        self._floor_height_m = plane.camera_height_m
+        return plane
+
     def _process(self, msg) -> None:
         s = self.settings.current
         try:
@@ -378,14 +440,19 @@ class Pose3DNode(LifecycleNode):
             self.frames_skipped += 1
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        floor = self._floor_plane(msg.header.frame_id, stamp) if self._tf is not None else None
         with self._pipeline_lock:
             if self.pipeline is None:
                 return  # cleaned up meanwhile
+            if self._tf is not None:
+                self.pipeline.set_floor(floor)
             result = self.pipeline.process(image, camera, stamp)
         for w in result.warnings:
             self._warn(w.split(":")[0], w)
         out = poses_to_msg(msg.header, result.poses)
         self._skeleton_pub.publish(out)
+        if self._rep155 is not None:
+            self._rep155.publish(msg.header, result.poses)
         if s.publish_markers:
             self._marker_pub.publish(skeleton_markers(out, s.markers))
         if s.publish_debug_image and self._debug_pub.get_subscription_count() > 0:
@@ -431,6 +498,14 @@ class Pose3DNode(LifecycleNode):
             "frames_failed": str(self.frames_failed),
             "frames_skipped": str(self.frames_skipped),
             "people": str(self._last_people),
+            **(
+                {
+                    "floor": self._floor_status,
+                    "floor_camera_height_m": f"{self._floor_height_m:.3f}",
+                }
+                if self._tf is not None
+                else {}
+            ),
             "backend": pipeline.describe(),
         }
         values.update({f"stage_ms.{k}": f"{v:.2f}" for k, v in self._last_stages.items()})

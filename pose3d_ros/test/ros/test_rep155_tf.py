@@ -1,0 +1,222 @@
+"""REP-155 output and the floor_frame TF lookup of pose3d_node, over real DDS.
+
+The node runs as its own process (the `ros_graph` fixture); this test process sends images and
+camera_info, publishes /tf_static like a robot_state_publisher would, and checks what arrives on
+/tf, /humans/bodies/tracked, skeletons and /diagnostics. Expected values come from the
+published skeletons and from the transform this test published, never from the node's code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
+from hri_msgs.msg import IdsList
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
+
+from pose3d_msgs.msg import SkeletonArray
+from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.ros.messages import array_to_image_msg, camera_model_to_msg
+
+pytestmark = pytest.mark.ros
+
+SHM_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.xml"
+STARTUP_S = 90.0  # imports + three ONNX models on two busy cores
+ANSWER_S = 60.0
+FRAME_ID = "rep155_cam_optical"
+FLOOR_FRAME = "base_footprint"
+CAMERA_HEIGHT_M = 1.25
+TILT_DOWN_DEG = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _shared_memory_for_images(monkeypatch):
+    if "FASTRTPS_DEFAULT_PROFILES_FILE" not in os.environ:
+        monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", str(SHM_PROFILE))
+
+
+@pytest.fixture(scope="module")
+def messi(footage) -> np.ndarray:
+    image = cv2.imread(str(footage / "messi5.jpg"))
+    assert image is not None
+    return image  # 548x342, one player
+
+
+def _key(stamp) -> tuple[int, int]:
+    return (stamp.sec, stamp.nanosec)
+
+
+def _xyz(p) -> np.ndarray:
+    return np.array([p.x, p.y, p.z])
+
+
+class Camera:
+    """The test's camera: publishes image + camera_info with one header, records the node's
+    answers by stamp."""
+
+    def __init__(self, graph, image: np.ndarray, frame_id: str = FRAME_ID) -> None:
+        self.graph, self.frame_id = graph, frame_id
+        node = graph.node
+        qos = QoSProfile(depth=10)
+        self.image_pub = node.create_publisher(Image, "image", qos)
+        self.info_pub = node.create_publisher(CameraInfo, "camera_info", qos)
+        self.image = array_to_image_msg(image, "bgr8", Header())
+        self.camera = CameraModel.from_fov(image.shape[1], image.shape[0], 60.0)
+        self.skeletons: dict[tuple[int, int], SkeletonArray] = {}
+        self.tf: dict[tuple[int, int], TFMessage] = {}
+        self.tracked: dict[tuple[int, int], IdsList] = {}
+        self.statuses: list[dict[str, str]] = []
+        deep = QoSProfile(depth=100)
+        node.create_subscription(SkeletonArray, "skeletons", self._on_skeletons, deep)
+        node.create_subscription(TFMessage, "/tf", self._on_tf, deep)
+        node.create_subscription(IdsList, "/humans/bodies/tracked", self._on_tracked, deep)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, deep)
+
+    def _on_skeletons(self, msg):
+        self.skeletons[_key(msg.header.stamp)] = msg
+
+    def _on_tf(self, msg):
+        bodies = [t for t in msg.transforms if t.child_frame_id.startswith("body_")]
+        if bodies:
+            self.tf[_key(bodies[0].header.stamp)] = msg
+
+    def _on_tracked(self, msg):
+        self.tracked[_key(msg.header.stamp)] = msg
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            if status.name.startswith("pose3d:"):
+                self.statuses.append({kv.key: kv.value for kv in status.values})
+
+    def send(self) -> Header:
+        header = Header(stamp=self.graph.node.get_clock().now().to_msg(), frame_id=self.frame_id)
+        info = camera_model_to_msg(self.camera, header)
+        self.info_pub.publish(info)
+        self.image.header = header
+        self.image_pub.publish(self.image)
+        return header
+
+    def send_until(self, done, what: str, timeout: float = ANSWER_S, period: float = 0.7):
+        self.graph.spin_until(
+            lambda: self.image_pub.get_subscription_count() > 0, STARTUP_S, "the node's input"
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send()
+            resend = time.monotonic() + period
+            while time.monotonic() < resend:
+                found = done()
+                if found:
+                    return found
+                self.graph.executor.spin_once(timeout_sec=0.05)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n{self.graph.logs()}")
+
+
+def test_rep155_bodies_and_frames_match_the_skeletons(ros_graph, messi):
+    """/humans/bodies/tracked lists the skeletons' ids; body_<id> on /tf sits at the skeleton's
+    mid-hip point in the image's frame with z towards the shoulders and y to the person's left;
+    joint frames under body_<id> land on the skeleton's joints."""
+    proc = ros_graph.start("pose3d_node", "-p", "rep155:=true")
+    cam = Camera(ros_graph, messi)
+
+    def complete():
+        for key, skeletons in cam.skeletons.items():
+            if skeletons.skeletons and key in cam.tf and key in cam.tracked:
+                return key
+        return None
+
+    key = cam.send_until(complete, "skeletons, /tf and /humans/bodies/tracked for one image")
+    skeletons, tf, tracked = cam.skeletons[key], cam.tf[key], cam.tracked[key]
+    assert proc.running(), proc.log()
+
+    assert tracked.header == skeletons.header
+    assert sorted(tracked.ids) == sorted(str(sk.id) for sk in skeletons.skeletons)
+    by_child = {t.child_frame_id: t for t in tf.transforms}
+    for sk in skeletons.skeletons:
+        joints = {k.name: _xyz(k.position) for k in sk.keypoints}
+        body = by_child[f"body_{sk.id}"]
+        assert body.header == skeletons.header  # parent = the image's frame, its stamp
+        origin = _xyz(body.transform.translation)
+        assert origin == pytest.approx((joints["l_hip"] + joints["r_hip"]) / 2, abs=1e-9)
+        q = body.transform.rotation
+        rot = Rotation.from_quat([q.x, q.y, q.z, q.w])
+        x, y, z = rot.as_matrix().T
+        trunk = (joints["l_shoulder"] + joints["r_shoulder"]) / 2 - origin
+        assert z @ trunk / np.linalg.norm(trunk) == pytest.approx(1.0, abs=1e-6)
+        assert y @ (joints["l_hip"] - joints["r_hip"]) > 0  # the person's left
+        assert np.cross(y, z) @ x == pytest.approx(1.0, abs=1e-6)  # right-handed, x forward
+        # Joint frames: parented to body_<id>, composed back onto the skeleton's joints.
+        for name, suffix_name in (("l_wrist", "l_wrist"), ("head", "head"), ("thorax", "torso")):
+            joint = by_child[f"{suffix_name}_{sk.id}"]
+            assert joint.header.frame_id == f"body_{sk.id}"
+            assert joint.header.stamp == skeletons.header.stamp
+            in_camera = rot.apply(_xyz(joint.transform.translation)) + origin
+            assert in_camera == pytest.approx(joints[name], abs=1e-6), name
+        assert sum(t.header.frame_id == f"body_{sk.id}" for t in tf.transforms) == 17
+    assert "[ERROR]" not in proc.log() and "Traceback" not in proc.log(), proc.log()
+
+
+def _static_floor_transform() -> TFMessage:
+    """base_footprint <- camera optical frame: the camera 1.25 m above the floor, looking
+    forward and tilted 20 deg down."""
+    optical_in_base = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    tilt = Rotation.from_euler("y", TILT_DOWN_DEG, degrees=True)  # about base y: nose down
+    q = (tilt * Rotation.from_matrix(optical_in_base)).as_quat()
+    t = TransformStamped(
+        header=Header(frame_id=FLOOR_FRAME),
+        child_frame_id=FRAME_ID,
+        transform=Transform(
+            translation=Vector3(x=0.1, y=0.0, z=CAMERA_HEIGHT_M),
+            rotation=Quaternion(x=q[0], y=q[1], z=q[2], w=q[3]),
+        ),
+    )
+    return TFMessage(transforms=[t])
+
+
+def test_floor_frame_from_a_static_transform_of_another_process(ros_graph, messi):
+    """A /tf_static published (latched) before the node starts reaches its lookup: the node
+    reports the camera height the transform says; an image whose frame is not in the tree is
+    still answered, with a warning naming the missing transform."""
+    static_qos = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    static_pub = ros_graph.node.create_publisher(TFMessage, "/tf_static", static_qos)
+    static_pub.publish(_static_floor_transform())
+    proc = ros_graph.start(
+        "pose3d_node", "-p", f"floor_frame:={FLOOR_FRAME}", "-p", "diagnostics_period_s:=0.5"
+    )
+    cam = Camera(ros_graph, messi)
+
+    def floor_found():
+        return next((s for s in cam.statuses if s.get("floor", "").startswith("from TF")), None)
+
+    status = cam.send_until(floor_found, "a /diagnostics status with the floor from TF")
+    assert float(status["floor_camera_height_m"]) == pytest.approx(CAMERA_HEIGHT_M, abs=1e-3)
+    assert status["floor"] == f"from TF {FLOOR_FRAME} <- {FRAME_ID}"
+    assert "floor plane from TF frame 'base_footprint'" in proc.log()
+
+    # A camera frame TF does not know: a specific warning, the frame is still answered.
+    stranger = Camera(ros_graph, messi, frame_id="unknown_cam")
+    answered_before = len(stranger.skeletons)
+    stranger.send_until(
+        lambda: (
+            "no usable transform base_footprint <- unknown_cam" in proc.log()
+            and len(stranger.skeletons) > answered_before
+        ),
+        "the warning and an answer for a frame outside the TF tree",
+    )
+    assert proc.running(), proc.log()
+    assert "Traceback" not in proc.log(), proc.log()
