@@ -91,6 +91,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-length", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-placement", action="store_true",
+                   help="skip the metric placement records (size prior vs floor plane)")
     p.add_argument("--write-cards", action="store_true",
                    help="(re)write the <checkpoint>.md model cards with the measured numbers")
     p.set_defaults(func=cmd_eval)
@@ -111,7 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not checkpoints:
         print("no checkpoints given and none shipped in pose3d_tools/checkpoints/", file=sys.stderr)
         return 1
-    evaluate(checkpoints, cfg, args.out_dir, write_cards=args.write_cards)
+    evaluate(checkpoints, cfg, args.out_dir, write_cards=args.write_cards,
+             placement=not args.no_placement)
     return 0
 
 

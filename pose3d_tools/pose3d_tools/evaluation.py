@@ -300,15 +300,18 @@ def plot_skeletons(name: str, pred: np.ndarray, gt: np.ndarray, path: Path, coun
 
 def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None,
              out_dir: str | os.PathLike | None = None,
-             write_cards: bool = False) -> list[dict[str, Any]]:
+             write_cards: bool = False, placement: bool = True) -> list[dict[str, Any]]:
     """Evaluate checkpoints, merge records into ``out/eval.json``, write plots, print a table.
 
     ``write_cards``: also write the model cards ``pose3d_ros/lifters/<name>.md`` (beside the
-    shipped ONNX export the robot runs).
+    shipped ONNX export the robot runs). ``placement``: also the metric placement records of
+    :mod:`pose3d_tools.placement_eval` (root error per placement mode and body sizes).
     """
+    from pose3d_tools.placement_eval import PlacementEvalConfig, evaluate_placement
+
     cfg = cfg or EvalConfig()
     out = Path(out_dir or cfg.out_dir)
-    all_records, details = [], {}
+    all_records, details, placement_records = [], {}, []
     for ckpt in checkpoints:
         results = evaluate_checkpoint(ckpt, cfg)
         name = results[0][0]["model"]
@@ -327,7 +330,11 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
             det = {f"{name}/{r[0]['input_2d']}": r[1] for r in results}
             card = LIFTER_CARD_DIR / f"{Path(ckpt).stem}.md"
             card.write_text(model_card(ckpt, recs, det))
-    merge_records(out / "eval.json", all_records)
+        place_inputs = tuple(i for i in cfg.inputs if i in ("gt", "noisy"))
+        if placement and place_inputs:
+            placement_records += evaluate_placement(
+                ckpt, cfg, PlacementEvalConfig(inputs=place_inputs), name=name)
+    merge_records(out / "eval.json", all_records + placement_records)
     detail_path = out / "eval_details.json"
     old = json.loads(detail_path.read_text()) if detail_path.is_file() else {}
     old.update(details)

@@ -93,7 +93,7 @@ class FloorSettings:
         unit="m",
     )
     support_margin_m: float = setting(
-        0.10,
+        0.02,
         "Ankles (or hips) within this height of the lowest one stand on the floor (both feet "
         "when standing, one while the other swings).",
         range=(0.0, 1.0),
@@ -105,6 +105,11 @@ class FloorSettings:
         "height spread, foot contact, the lifted pose's error from root to ankle).",
         range=(0.001, 1.0),
         unit="m",
+    )
+    with_size_prior: bool = setting(
+        True,
+        "Keep the size prior (scale_std) in the floor fit, so the floor and the average body "
+        "are combined by their uncertainties (false: the floor alone fixes the size).",
     )
     min_stature_m: float = setting(
         1.40,
@@ -458,6 +463,9 @@ def place_on_floor(
     floor_px = s.pixel_noise_floor_px / float(np.sqrt(f[0] * f[1]))
     var_r = max(float(np.sum(w[:, None] * np.square(r0)) / dof), floor_px**2)
     var_f = fs.height_std_m**2
+    # The size prior as one more row, s ~ N(1, scale_std^2): floor and average body combined by
+    # their uncertainties (weight 0 = the floor alone).
+    w_prior = 1.0 / s.scale_std**2 if fs.with_size_prior and s.scale_std > 0 else 0.0
 
     def system(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stacked residuals, Jacobian (rows, 4) and row weights."""
@@ -468,9 +476,9 @@ def place_on_floor(
         jac_r = np.concatenate([js[:, :, None], jt], axis=2).reshape(-1, 4)
         res_f = (scale * Xs + t) @ up + d - frac * scale * H0
         jac_f = np.concatenate([a_s[:, None], np.broadcast_to(up, (len(Xs), 3))], axis=1)
-        res = np.concatenate([r.ravel(), res_f])
-        wts = np.concatenate([np.repeat(w, 2) / var_r, np.full(len(Xs), 1.0 / var_f)])
-        return res, np.concatenate([jac_r, jac_f]), wts
+        res = np.concatenate([r.ravel(), res_f, [scale - 1.0]])
+        wts = np.concatenate([np.repeat(w, 2) / var_r, np.full(len(Xs), 1.0 / var_f), [w_prior]])
+        return res, np.concatenate([jac_r, jac_f, [[1.0, 0.0, 0.0, 0.0]]]), wts
 
     for _ in range(max(s.refine_iterations, 10)):
         if p[0] <= 0 or (p[0] * X[:, 2] + p[3] <= s.min_depth_m).any():
@@ -495,7 +503,7 @@ def place_on_floor(
             f"{fs.max_stature_m:.2f}] m: not on this floor (stairs, a bed) or not an adult",
         )
     res, jac, wts = system(p)
-    res_f = res[2 * n :]
+    res_f = res[2 * n : -1]
     if len(res_f) > 1 and np.abs(res_f - res_f.mean()).max() > 3 * fs.height_std_m:
         return _fallback(prior, "supporting joints are not at one height above the floor")
     r = res[: 2 * n].reshape(n, 2)
