@@ -38,6 +38,7 @@ from pose3d_ros.core.image_encoding import ImageEncodingError
 from pose3d_ros.core.parameters import SettingError, group, setting
 from pose3d_ros.core.transforms import TransformError
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
+from pose3d_ros.ros.depth_sync import DepthInputSettings, DepthSync, depth_from_fields
 from pose3d_ros.ros.lifecycle import run_node
 from pose3d_ros.ros.markers import MarkerSettings, skeleton_markers
 from pose3d_ros.ros.messages import (
@@ -51,6 +52,7 @@ from pose3d_ros.ros.qos import QOS_CHOICES, image_qos
 from pose3d_ros.ros.rep155 import Rep155Publisher
 from pose3d_ros.ros.ros_parameters import NodeSettings
 from pose3d_ros.ros.tf_listener import TfLookup
+from pose3d_ros.stages.depth_fusion import DepthImage
 from pose3d_ros.visualization import draw_poses_2d
 
 # What makes `configure` fail (a setup problem, reported in one line): anything else is a bug.
@@ -119,6 +121,7 @@ class Pose3DNodeSettings:
         "body_<id> + <joint>_<id> on /tf (tf2_msgs/TFMessage)",
         read_only=True,
     )
+    depth_input: DepthInputSettings = group(DepthInputSettings)
     pipeline: PipelineSettings = group(PipelineSettings)
     markers: MarkerSettings = group(MarkerSettings)
 
@@ -183,6 +186,7 @@ class Pose3DNode(LifecycleNode):
         self._last_people = 0
         self._floor_status = "no image yet"  # floor_frame: the last lookup's outcome
         self._floor_height_m = float("nan")
+        self._depth = DepthSync(self.settings.current.depth_input)
 
     def _autostart(self) -> None:
         """configure + activate now; a setup problem is raised (the caller exits with code 2)."""
@@ -250,6 +254,10 @@ class Pose3DNode(LifecycleNode):
             image_sub = self.create_subscription(Image, "image", self._on_image, qos)
         info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos)
         self._subscriptions_in = [image_sub, info_sub]
+        if s.depth_input.enabled:  # same QoS as the image: a depth camera's sensor stream
+            self._depth = DepthSync(s.depth_input)
+            sub = self.create_subscription(Image, "depth", self._on_depth, qos)
+            self._subscriptions_in.append(sub)
         self._diag_timer = self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info("active: processing images")
         return ret
@@ -335,6 +343,29 @@ class Pose3DNode(LifecycleNode):
                     )
             self._pending = msg
             self._lock.notify()
+
+    def _on_depth(self, msg: Image) -> None:
+        """Check an aligned depth image (ros/depth_sync.py) and keep it for matching."""
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        try:
+            depth = depth_from_fields(
+                msg.height, msg.width, msg.encoding, msg.step, msg.data, msg.is_bigendian,
+                max_pixels=self.settings.current.max_image_pixels,
+            )  # fmt: skip
+        except ImageEncodingError as e:
+            self._depth.refuse()
+            self._warn("depth:" + str(e)[:24], f"cannot use depth image: {e}")
+            return
+        self._depth.push(stamp, depth)
+
+    def _depth_for(self, stamp: float, image) -> DepthImage | None:
+        """The depth image matched to this frame, or None (with a throttled warning why)."""
+        if not self.settings.current.depth_input.enabled:
+            return None
+        depth, problem = self._depth.match(stamp, image.shape[1], image.shape[0])
+        if problem:
+            self._warn("depth:" + problem[:24], f"depth not used for this frame: {problem}")
+        return depth
 
     # --- processing (worker thread) -------------------------------------------------------
 
@@ -446,7 +477,7 @@ class Pose3DNode(LifecycleNode):
                 return  # cleaned up meanwhile
             if self._tf is not None:
                 self.pipeline.set_floor(floor)
-            result = self.pipeline.process(image, camera, stamp)
+            result = self.pipeline.process(image, camera, stamp, self._depth_for(stamp, image))
         for w in result.warnings:
             self._warn(w.split(":")[0], w)
         out = poses_to_msg(msg.header, result.poses)
@@ -509,6 +540,8 @@ class Pose3DNode(LifecycleNode):
             "backend": pipeline.describe(),
         }
         values.update({f"stage_ms.{k}": f"{v:.2f}" for k, v in self._last_stages.items()})
+        if self.settings.current.depth_input.enabled:
+            values.update(self._depth.counts())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
