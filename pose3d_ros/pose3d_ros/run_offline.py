@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.core.camera import CameraModel, load_camera_yaml
+from pose3d_ros.core.floor import FloorPlaneError, floor_from_parameters
 from pose3d_ros.core.frame_sources import open_source
-from pose3d_ros.core.parameters import build_settings, flat_values
+from pose3d_ros.core.parameters import SettingError, build_settings, flat_values, with_values
 from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
@@ -50,7 +52,27 @@ def pose_record(pose: PersonPose) -> dict[str, Any]:
         "root_m": _list(pose.root, 4),
         "root_covariance_m2": _list(pose.root_covariance, 6),
         "root_velocity_mps": _list(pose.root_velocity, 3),
+        "placement": pose.placement,
     }
+
+
+def with_floor(settings: PipelineSettings, floor: list[float] | None) -> PipelineSettings:
+    """``--floor NX NY NZ D`` (up normal in the camera optical frame, any length, and the camera
+    height above the floor in metres) as the static ``placement.floor`` plane."""
+    if not floor:
+        return settings
+    plane = floor_from_parameters(floor[:3], floor[3])  # normalises; FloorPlaneError if invalid
+    n = plane.normal
+    return with_values(
+        settings,
+        {
+            "placement.floor.enabled": True,
+            "placement.floor.normal_x": float(n[0]),
+            "placement.floor.normal_y": float(n[1]),
+            "placement.floor.normal_z": float(n[2]),
+            "placement.floor.distance_m": plane.offset_m,
+        },
+    )
 
 
 def load_pipeline_settings(path: str | None) -> PipelineSettings:
@@ -95,6 +117,7 @@ def run(
     view = SceneView(height=height, width=round(height * 4 / 3)) if video else None
     frames = 0
     people = 0
+    constraints: dict[str, int] = {}
     ids: set[int] = set()
     stage_sums: dict[str, float] = {}
     start = time.perf_counter()
@@ -119,6 +142,9 @@ def run(
                 stage_sums[k] = stage_sums.get(k, 0.0) + v
             frames += 1
             people += len(result.poses)
+            for p in result.poses:
+                key = p.placement or "not placed"
+                constraints[key] = constraints.get(key, 0) + 1
             ids.update(p.track_id for p in result.poses)
             if view is not None:
                 panel = side_by_side(
@@ -144,6 +170,8 @@ def run(
         "frames": frames,
         "people_detections": people,
         "tracks": len(ids),
+        "placement_constraints": constraints,
+        "floor": _floor_text(pipeline),
         "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
         "stages_ms_mean": {k: round(v / max(frames, 1), 2) for k, v in stage_sums.items()},
         "pipeline": pipeline.describe(),
@@ -151,6 +179,14 @@ def run(
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _floor_text(pipeline: PosePipeline) -> str:
+    plane = pipeline.floor
+    if plane is None:
+        return "none (size prior)"
+    n = ", ".join(f"{v:.3f}" for v in plane.normal)
+    return f"up normal ({n}) camera optical frame, camera {plane.offset_m:.3f} m above the floor"
 
 
 def add_run_parser(sub: argparse._SubParsersAction) -> None:
@@ -163,16 +199,30 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frame rate for stamps (default: the input's)")
     p.add_argument("--video", action="store_true", help="also write poses.mp4 (2D + 3D view)")
     p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument(
+        "--floor",
+        nargs=4,
+        type=float,
+        metavar=("NX", "NY", "NZ", "D"),
+        help="floor plane in the camera optical frame: up normal (x right, y down, z forward; "
+        "a level camera: 0 -1 0) and the camera's height D above the floor in metres; people "
+        "standing or sitting on it are placed with the floor constraint",
+    )
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        settings = with_floor(load_pipeline_settings(args.params), args.floor)
+    except (FloorPlaneError, SettingError) as e:
+        print(f"error: --floor {' '.join(map(str, args.floor or []))}: {e}", file=sys.stderr)
+        return 2
     summary = run(
         args.input,
         Path(args.out),
         args.camera_info,
         args.fov,
-        load_pipeline_settings(args.params),
+        settings,
         args.fps,
         args.video,
         args.max_frames,

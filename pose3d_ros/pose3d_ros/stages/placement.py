@@ -43,7 +43,7 @@ import numpy as np
 
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.floor import FloorPlane, floor_from_parameters
-from pose3d_ros.core.parameters import group, setting
+from pose3d_ros.core.parameters import SettingError, group, setting
 from pose3d_ros.core.skeletons import H36M17
 
 # Relative SD of adult stature (SD / mean of the 50/50 mix of US women and men): means NHANES
@@ -125,6 +125,13 @@ class FloorSettings:
         range=(0.0, 3.0),
         unit="m",
     )
+
+    def __post_init__(self) -> None:
+        if self.enabled and self.normal_x == self.normal_y == self.normal_z == 0.0:
+            raise SettingError(
+                "placement.floor: normal_x/y/z is the zero vector; set the up direction in the "
+                "camera optical frame (a level camera: normal_y -1)"
+            )
 
     def plane(self) -> FloorPlane | None:
         """The static plane when enabled (raises FloorPlaneError for a zero normal)."""
