@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pose3d_ros.core.parameters import field_type, flat_settings
+from pose3d_ros.core.parameters import SettingError, field_type, flat_settings
 from pose3d_ros.ros import NODE_SETTINGS
 
 PACKAGE = "pose3d_ros"
@@ -231,9 +231,36 @@ def load_launch_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> LaunchFile:
     description = module.generate_launch_description()
     assert isinstance(description, Recorded), description
     assert description.kind == "LaunchDescription", description
+    description = _run_opaque_functions(LaunchFile(path, description, list(_walk(description))))
     # An action is reachable several times (e.g. a LifecycleNode and the events naming it).
     entities = list({id(e): e for e in _walk(description)}.values())
     return LaunchFile(path, description, entities)
+
+
+class DefaultsContext:
+    """Stand-in LaunchContext: substitutions resolve with the launch arguments' defaults."""
+
+    def __init__(self, lf: LaunchFile) -> None:
+        self._lf = lf
+
+    def perform_substitution(self, substitution: Any) -> str:
+        text = self._lf.resolve(substitution)
+        assert text is not None, f"{substitution!r} has no default to check with"
+        return text
+
+
+def _run_opaque_functions(lf: LaunchFile) -> Recorded:
+    """The description with each top-level OpaqueFunction followed by the actions it returns
+    at the launch arguments' defaults (e.g. one node per camera), so they are checked too."""
+    entities = []
+    for e in lf.description.arg(0, "initial_entities") or []:
+        entities.append(e)
+        if e.kind != "OpaqueFunction":
+            continue
+        function = e.arg(0, "function")
+        args, kwargs = e.kwargs.get("args") or [], e.kwargs.get("kwargs") or {}
+        entities.extend(function(DefaultsContext(lf), *args, **kwargs) or [])
+    return type(lf.description)(entities)
 
 
 @pytest.fixture(params=LAUNCH_FILES, ids=lambda p: p.name)
@@ -588,6 +615,38 @@ def test_camera_markers_launch_wiring(monkeypatch):
     # RViz's fixed frame is the frame the video source stamps its images with.
     frame_id = NODES["video_source_node"].defaults()["frame_id"]
     assert args == ["-d", str(PKG_DIR / "config" / "pose3d.rviz"), "-f", frame_id]
+
+
+def test_multi_camera_launch_starts_one_managed_node_per_camera(monkeypatch):
+    """cameras:=/front,/rear/cam gives two pose3d nodes in those namespaces reading
+    <camera>/image_raw and <camera>/camera_info, each configured then activated; a bad
+    namespace stops the launch with the reason."""
+    from lifecycle_msgs.msg import Transition
+
+    lf = load_launch_file(PKG_DIR / "launch" / "multi_camera.launch.py", monkeypatch)
+    (opaque,) = lf.of_kind("OpaqueFunction")
+    camera_nodes, kwargs = opaque.arg(0, "function"), opaque.kwargs["kwargs"]
+    context = DefaultsContext(lf)
+    actions = camera_nodes(context, **{**kwargs, "cameras": "/front, /rear/cam"})
+    nodes = [a for a in actions if a.kind == "LifecycleNode"]
+    assert [n.kwargs["namespace"] for n in nodes] == ["/front", "/rear/cam"]
+    for node in nodes:
+        assert node.kwargs["executable"] == "pose3d_node" and node.kwargs["name"] == "pose3d"
+        # Relative names inside the camera's namespace: <camera>/image_raw, <camera>/camera_info.
+        assert ("image", "image_raw") in node.kwargs["remappings"]
+        assert not any(a == "camera_info" for a, _ in node.kwargs["remappings"])
+        assert node.kwargs["parameters"][1]["autostart"] is False
+    configures = [
+        a.kwargs["event"].kwargs["lifecycle_node_matcher"].arg(0, "action")
+        for a in actions
+        if a.kind == "EmitEvent"
+        and a.kwargs["event"].kwargs["transition_id"] == Transition.TRANSITION_CONFIGURE
+    ]
+    assert configures == nodes
+    with pytest.raises(SettingError, match="not a ROS namespace"):
+        camera_nodes(context, **{**kwargs, "cameras": "/front,/2nd"})
+    with pytest.raises(ValueError, match="at least one camera"):
+        camera_nodes(context, **{**kwargs, "cameras": " , "})
 
 
 def test_the_checks_find_mistakes(tmp_path, monkeypatch):
