@@ -18,7 +18,8 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-OWN_PACKAGES = ("pose3d_msgs",)
+# Message packages the Jazzy typestore lacks: ours, and hri_msgs (REP-155, built into the venv).
+OWN_PACKAGES = ("pose3d_msgs", "hri_msgs")
 
 
 def ros_type_name(msg_type: type) -> str:
@@ -32,7 +33,7 @@ def _share_dirs() -> list[Path]:
 
 
 def project_typestore():
-    """The Jazzy typestore plus pose3d_msgs, read from the installed .msg files."""
+    """The Jazzy typestore plus OWN_PACKAGES, read from the installed .msg files."""
     store = get_typestore(Stores.ROS2_JAZZY)
     types = {}
     for package in OWN_PACKAGES:

@@ -25,11 +25,13 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from hri_msgs.msg import IdsList
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from pose3d_msgs.msg import SkeletonArray
@@ -47,6 +49,7 @@ from pose3d_ros.ros.demo_graph import (
 )
 from pose3d_ros.ros.messages import image_msg_to_bgr, skeleton_msg_to_pose
 from pose3d_ros.ros.process_graph import ProcessGraph
+from pose3d_ros.ros.rep155 import TRACKED_TOPIC
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
 from pose3d_tools import FOOTAGE_DIR
 from pose3d_tools.bag_recorder import BagRecorder
@@ -75,6 +78,8 @@ class DemoObserver:
                 MARKERS_TOPIC: MarkerArray,
                 CAMERA_INFO_TOPIC: CameraInfo,
                 "/diagnostics": DiagnosticArray,
+                "/tf": TFMessage,  # REP-155 body_<id> and joint frames
+                TRACKED_TOPIC: IdsList,
             },
             written={COMPRESSED_IMAGE_TOPIC: CompressedImage},
         )

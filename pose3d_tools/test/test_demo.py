@@ -20,6 +20,7 @@ from pose3d_ros.ros.demo_graph import (
     MARKERS_TOPIC,
     SKELETONS_TOPIC,
 )
+from pose3d_ros.ros.rep155 import TRACKED_TOPIC
 from pose3d_tools import FOOTAGE_DIR
 from pose3d_tools.bag_recorder import project_typestore
 from pose3d_tools.demo import run_demo
@@ -63,6 +64,26 @@ def test_demo_bag_holds_the_input_as_jpeg_beside_the_skeletons(tmp_path):
     assert all(m.header.frame_id == by_topic[CAMERA_INFO_TOPIC][0].header.frame_id for m in images)
     # Skeletons refer to recorded images (their header is the input image's).
     assert {stamp(m) for m in by_topic[SKELETONS_TOPIC]} <= {stamp(m) for m in images}
+
+    # REP-155: every listed body has its body_<id> frame at its skeleton's mid-hip point.
+    skeletons = {stamp(m): m for m in by_topic[SKELETONS_TOPIC]}
+    bodies = {
+        (stamp(t), t.child_frame_id): t
+        for m in by_topic.get("/tf", [])
+        for t in m.transforms
+        if t.child_frame_id.startswith("body_")
+    }
+    checked = 0
+    for tracked in by_topic[TRACKED_TOPIC]:
+        for body_id in tracked.ids:
+            frame = bodies[(stamp(tracked), f"body_{body_id}")]
+            sk = next(s for s in skeletons[stamp(tracked)].skeletons if str(s.id) == body_id)
+            joints = {k.name: k.position for k in sk.keypoints}
+            for axis in "xyz":
+                mid_hip = (getattr(joints["l_hip"], axis) + getattr(joints["r_hip"], axis)) / 2
+                assert getattr(frame.transform.translation, axis) == pytest.approx(mid_hip)
+            checked += 1
+    assert checked > 0
 
     # The pixels are the clip's, frame by frame, up to JPEG loss.
     capture = cv2.VideoCapture(str(video))

@@ -54,8 +54,13 @@ def demo_graph(
             name="pose3d",
             params_file="pose3d.yaml",
             # skeleton_markers draws the markers in this graph; the debug image costs nothing
-            # until someone (RViz) subscribes to it.
-            parameters={"publish_markers": False, "publish_debug_image": True, **common},
+            # until someone (RViz) subscribes to it; REP-155 body frames on /tf for RViz/Foxglove.
+            parameters={
+                "publish_markers": False,
+                "publish_debug_image": True,
+                "rep155": True,
+                **common,
+            },
             remappings=(*camera, ("skeletons", SKELETONS_TOPIC)),
             lifecycle=True,
         ),
