@@ -79,11 +79,11 @@ def body_frame(joints_3d: np.ndarray, joint_set_name: str = H36M17.name) -> Body
         return None
     y = left / np.linalg.norm(left)
     x = np.cross(y, z)
-    rotation = Rotation.from_matrix(np.column_stack([x, y, z]))
-    inverse = rotation.inv()
+    axes = np.column_stack([x, y, z])  # body axes in camera coordinates
+    in_body = (p - origin) @ axes  # row j: axes.T @ (p_j - origin)
     joints = {
-        REP155_LINK_NAMES[name]: inverse.apply(p[j] - origin)
+        REP155_LINK_NAMES[name]: in_body[j]
         for j, name in enumerate(js.joints)
-        if np.isfinite(p[j]).all()
+        if np.isfinite(in_body[j]).all()
     }
-    return BodyFrame(origin=origin, rotation=rotation, joints=joints)
+    return BodyFrame(origin=origin, rotation=Rotation.from_matrix(axes), joints=joints)

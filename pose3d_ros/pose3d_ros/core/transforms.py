@@ -20,7 +20,7 @@ import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 
 class TransformError(LookupError):
@@ -118,9 +118,12 @@ class _Edge:
             return Transform(Rotation.from_quat(self.quats[i]), self.translations[i])
         t0, t1 = self.stamps[i - 1], self.stamps[i]
         a = (t - t0) / (t1 - t0)
-        slerp = Slerp([t0, t1], Rotation.from_quat([self.quats[i - 1], self.quats[i]]))
+        # slerp: r0 turned by the fraction a of the rotation from r0 to r1 (what scipy's Slerp
+        # computes, without building a Slerp object per lookup)
+        r0, r1 = Rotation.from_quat(self.quats[i - 1]), Rotation.from_quat(self.quats[i])
+        rotation = r0 * Rotation.from_rotvec(a * (r0.inv() * r1).as_rotvec())
         translation = (1 - a) * self.translations[i - 1] + a * self.translations[i]
-        return Transform(slerp([t])[0], translation)
+        return Transform(rotation, translation)
 
 
 class TransformBuffer:
@@ -220,10 +223,18 @@ class TransformBuffer:
         from_source, from_target = self._path(target, source)
         t = self.latest_common_time(target, source) if stamp is None else float(stamp)
         t = 0.0 if t is None else t
-        common_from_source = Transform.identity()
-        for child in from_source:  # source -> ... -> common
-            common_from_source = self._edges[child].at(t, child) * common_from_source
-        common_from_target = Transform.identity()
-        for child in from_target:
-            common_from_target = self._edges[child].at(t, child) * common_from_target
+        common_from_source = self._chain(from_source, t)  # source -> ... -> common
+        common_from_target = self._chain(from_target, t)
+        if common_from_target is None:  # target is the common ancestor
+            return common_from_source
+        if common_from_source is None:
+            return common_from_target.inverse()
         return common_from_target.inverse() * common_from_source
+
+    def _chain(self, children: list[str], t: float) -> Transform | None:
+        """The edges of `children` (bottom up) composed at time t; None for no edge."""
+        result = None
+        for child in children:
+            edge = self._edges[child].at(t, child)
+            result = edge if result is None else edge * result
+        return result

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from geometry_msgs.msg import Point, Quaternion, Transform, TransformStamped, Vector3
+from geometry_msgs.msg import Point, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -24,7 +24,6 @@ from pose3d_ros.core.image_encoding import (
 )
 from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.core.skeletons import joint_set
-from pose3d_ros.core.transforms import Transform as RigidTransform
 
 _NAN = float("nan")
 
@@ -158,20 +157,21 @@ def skeleton_msg_to_pose(msg: Skeleton) -> PersonPose:
 
 
 def transform_to_msg(
-    header: Header, child_frame_id: str, transform: RigidTransform
+    header: Header, child_frame_id: str, translation: Sequence[float], quaternion_xyzw=None
 ) -> TransformStamped:
-    """header.frame_id <- child_frame_id: `transform` maps points in the child frame into the
-    header's frame (tf2's convention), at header.stamp."""
-    q = transform.rotation.as_quat()  # x, y, z, w
-    t = transform.translation
-    return TransformStamped(
-        header=header,
-        child_frame_id=child_frame_id,
-        transform=Transform(
-            translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-            rotation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])),
-        ),
-    )
+    """header.frame_id <- child_frame_id: the transform maps points in the child frame into the
+    header's frame (tf2's convention), at header.stamp; translation (3,) metres, rotation as a
+    unit quaternion x, y, z, w (None: identity). Fields are filled in place: a crowd's frames
+    are hundreds of these per image."""
+    msg = TransformStamped()
+    msg.header = header
+    msg.child_frame_id = child_frame_id
+    t = msg.transform.translation
+    t.x, t.y, t.z = float(translation[0]), float(translation[1]), float(translation[2])
+    if quaternion_xyzw is not None:
+        q = msg.transform.rotation
+        q.x, q.y, q.z, q.w = (float(v) for v in quaternion_xyzw)
+    return msg
 
 
 def transform_from_msg(msg: TransformStamped) -> tuple[str, str, float, np.ndarray, np.ndarray]:

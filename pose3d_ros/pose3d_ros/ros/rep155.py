@@ -14,14 +14,12 @@ from collections.abc import Sequence
 from hri_msgs.msg import IdsList
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import QoSProfile
-from scipy.spatial.transform import Rotation
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
 from pose3d_ros.core.body_frames import body_frame
 from pose3d_ros.core.poses import PersonPose
 from pose3d_ros.core.skeletons import H36M17
-from pose3d_ros.core.transforms import Transform
 from pose3d_ros.ros.messages import transform_to_msg
 from pose3d_ros.ros.tf_listener import TF_QOS
 
@@ -44,11 +42,10 @@ def rep155_messages(header: Header, poses: Sequence[PersonPose]) -> tuple[TFMess
             continue
         body = body_frame_id(pose.track_id)
         ids.append(str(pose.track_id))
-        transforms.append(transform_to_msg(header, body, Transform(frame.rotation, frame.origin)))
+        transforms.append(transform_to_msg(header, body, frame.origin, frame.rotation.as_quat()))
         in_body = Header(stamp=header.stamp, frame_id=body)
-        for link, xyz in frame.joints.items():
-            joint = Transform(Rotation.identity(), xyz)
-            transforms.append(transform_to_msg(in_body, f"{link}_{pose.track_id}", joint))
+        for link, xyz in frame.joints.items():  # positions only: identity rotation
+            transforms.append(transform_to_msg(in_body, f"{link}_{pose.track_id}", xyz))
     return TFMessage(transforms=transforms), IdsList(header=header, ids=ids)
 
 
