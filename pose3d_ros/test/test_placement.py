@@ -91,7 +91,7 @@ def test_refinement_minimises_the_true_reprojection_error() -> None:
 @pytest.mark.parametrize("root", ROOTS, ids=["3m", "6.5m"])
 def test_two_pixel_noise_error_is_small_and_covariance_is_calibrated(root: np.ndarray) -> None:
     # The skeleton's size is exact here: no body-size term in the covariance (scale_std 0).
-    exact_size = build_settings(PlacementSettings, {"scale_std": 0.0})
+    exact_size = build_settings(PlacementSettings, {"scale_std": 0.0, "pose_offset_std_m": 0.0})
     rng = np.random.default_rng(42)
     pix = _project(root)
     errors, stds, rms = [], [], []
@@ -118,13 +118,17 @@ def test_two_pixel_noise_error_is_small_and_covariance_is_calibrated(root: np.nd
 
 def test_covariance_floor_when_the_fit_is_perfect() -> None:
     root = ROOTS[0]
-    exact_size = build_settings(PlacementSettings, {"scale_std": 0.0})  # the 2D term alone
+    # The 2D term alone: exact size, exact pose.
+    exact_size = build_settings(PlacementSettings, {"scale_std": 0.0, "pose_offset_std_m": 0.0})
     result = place_root_from_pixels(CAMERA, SKELETON, _project(root), settings=exact_size)
     var = np.diag(result.covariance)
     assert (var > 0).all()
     assert var[2] > var[0] and var[2] > var[1]
     # Doubling the pixel floor doubles the standard deviations of a perfect fit.
-    doubled = build_settings(PlacementSettings, {"pixel_noise_floor_px": 2.0, "scale_std": 0.0})
+    doubled = build_settings(
+        PlacementSettings,
+        {"pixel_noise_floor_px": 2.0, "scale_std": 0.0, "pose_offset_std_m": 0.0},
+    )
     result2 = place_root_from_pixels(CAMERA, SKELETON, _project(root), settings=doubled)
     np.testing.assert_allclose(np.diag(result2.covariance), 4 * var, rtol=1e-6)
 
