@@ -46,6 +46,7 @@ bench: setup
 	$(PY) -m pose3d_tools.bench.lifters --out out/bench/lifters.json
 	$(VENV)/bin/pose3d-tools bench
 	$(PY) -m pose3d_tools.bench.train --out out/bench/train.json
+	$(PY) -m pose3d_tools.bench.multi_camera --out out/bench/multi_camera.json
 
 # Front end on the posture set (people sitting, bending, close up, from behind, crowds, low light,
 # rotated) beside MediaPipe's pose solution (.venv-mediapipe) -> out/bench/front_end.json.
