@@ -29,9 +29,9 @@ the person's stature ``s * H0`` (``H0`` the stature of the lifted pose), which f
 Gauss-Newton fit over the reprojection rows (weighted as above) and the floor rows (standard
 deviation ``floor.height_std_m``) gives ``(s, t)`` and their covariance; the reported root
 covariance is its ``t`` block, so it says how well the floor pinned the depth. Feet not seen,
-a lowest joint that cannot stand on the floor (knee, hand, head), an implied stature outside
-the adult range or supporting joints at different heights fall back to the size prior, with
-the reason in ``Placement.fallback``.
+a lowest joint that cannot stand on the floor (knee, hand, head) or an implied stature outside
+the adult range (a person on stairs, a bed or a table seen against the floor below) fall back
+to the size prior, with the reason in ``Placement.fallback``.
 """
 
 from __future__ import annotations
@@ -463,15 +463,16 @@ def place_on_floor(
     X, x, w = X_all[valid], x_all[valid], w_all[valid]
     w = w / w.mean()
     n = len(X)
-    Xs = X_all[support]
-    # Floor rows: up . (s X_k + t) + d - frac * s * H0 = 0, linear in (s, t).
-    a_s = Xs @ up - frac * H0  # (K,) d/ds
+    # One floor row for the mean of the supporting joints (their errors -- foot contact, the
+    # lifted pose's leg, the plane -- are mostly shared): up . (s Xm + t) + d - frac s H0 = 0.
+    Xs = X_all[support].mean(axis=0, keepdims=True)
+    a_s = Xs @ up - frac * H0  # (1,) d/ds
     # Start: the size-prior solution scaled along the ray, P = s (X + t0), meets the floor.
     t0 = prior.root
     denom = -float(np.sum((Xs + t0) @ up - frac * H0))
     if denom <= 1e-9:
         return _fallback(prior, "supporting joints are not below the camera")
-    p = np.concatenate([[len(support) * d / denom], len(support) * d / denom * t0])
+    p = np.concatenate([[d / denom], d / denom * t0])
 
     # Reprojection noise from the size-prior fit (the same weighted variance, same floor).
     r0, _ = _residuals(X, x, t0)
@@ -519,9 +520,6 @@ def place_on_floor(
             f"{fs.max_stature_m:.2f}] m: not on this floor (stairs, a bed) or not an adult",
         )
     res, jac, wts = system(p)
-    res_f = res[2 * n : -1]
-    if len(res_f) > 1 and np.abs(res_f - res_f.mean()).max() > 3 * fs.height_std_m:
-        return _fallback(prior, "supporting joints are not at one height above the floor")
     r = res[: 2 * n].reshape(n, 2)
     # Covariance: the reprojection variance re-estimated at the solution, floored as above.
     var_r = max(float(np.sum(w[:, None] * np.square(r)) / dof), floor_px**2)
