@@ -196,6 +196,20 @@ def test_an_occluded_joint_is_dropped() -> None:
     assert abs(fused.root_depth_m - ROOT[2]) < 0.01
 
 
+def test_of_two_agreeing_pairs_the_farther_is_used():
+    """Arms folded 0.25 m in front of both shoulders: two joints say 0.25 m nearer, two (the
+    hips) are right. Occlusion only makes depth too near, so the farther pair wins."""
+    depth = _scene()
+    _, pixels = _person()
+    for j in TORSO[:2]:
+        u, v = np.round(pixels[j]).astype(int)
+        depth[v - 10 : v + 11, u - 10 : u + 11] = ROOT[2] - SURFACE_M - 0.25
+    fused = _fuse(depth)
+    assert fused.used, fused.reason
+    assert fused.joints_used == 2
+    assert abs(fused.root_depth_m - ROOT[2]) < 0.01
+
+
 def test_torso_joints_that_disagree_are_not_used() -> None:
     depth = _scene()
     _, pixels = _person()

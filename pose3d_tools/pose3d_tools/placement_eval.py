@@ -7,7 +7,10 @@ This evaluates ``pose3d_ros.stages.placement`` on the lifter evaluation set of
 
 * ``size_prior``: the lifter's average body fixes the depth (``place_root``);
 * ``floor``: the supporting joints on the floor plane fix the size (``place_on_floor``; the
-  plane comes from each camera's extrinsics: world z up, floor z = 0 in this data).
+  plane comes from each camera's extrinsics: world z up, floor z = 0 in this data);
+* ``depth``: the size-prior placement fused with a synthetic aligned depth image of the true
+  body (``pose3d_ros.stages.depth_fusion`` on :mod:`pose3d_tools.data.synthetic_depth`: capsule
+  body, 1 % per-pixel + 0.5 % per-frame depth noise, holes; seeded per frame).
 
 Bodies: every subject of the data has S1's bones, which hides the size ambiguity (the lifter
 learnt S1's size), so each run is also evaluated with its body rescaled to an adult stature drawn
@@ -46,8 +49,9 @@ from pose3d_tools.data.augmentation import (
     apply_bone_factors,
     stature_factors,
 )
+from pose3d_tools.data.synthetic_depth import depth_placement
 
-MODES = ("size_prior", "floor")
+MODES = ("size_prior", "floor", "depth")
 BODIES = ("s1", "stature")
 # Distance bands (m) of the true root from the camera centre: [lo, hi).
 BANDS = ((0.0, 3.0), (3.0, 5.0), (5.0, 7.0), (7.0, np.inf))
@@ -55,6 +59,7 @@ CHI2_3DOF_95 = 7.814727903251178  # scipy.stats.chi2.ppf(0.95, 3)
 # A frame is "on the floor" when its true lowest ankle is at most this high above the data's floor
 # (stance ankles are 0.05-0.13 m in the walking clips of this data).
 ON_FLOOR_M = 0.15
+DEPTH_SEED = 11  # synthetic depth noise, seeded per frame index
 
 
 @dataclass
@@ -111,6 +116,10 @@ def place_all(pred: np.ndarray, data: dict[str, Any], cameras: dict, mode: str,
         elif mode == "floor":
             p = place_on_floor(pred[i], data["keypoints"][i], data["confidence"][i], cam.f,
                                floors[data["cameras"][i]], settings)
+        elif mode == "depth":
+            p = depth_placement(place_root(*args), pred[i], data["keypoints"][i],
+                                data["confidence"][i], data["joints_cam"][i], cam,
+                                np.random.default_rng([DEPTH_SEED, i]))
         else:
             raise ValueError(f"unknown placement mode {mode!r}")
         roots[i], covs[i] = p.root, p.covariance
@@ -210,7 +219,8 @@ def evaluate_placement(checkpoint: str | os.PathLike, cfg=None,
 
 def format_record(rec: dict[str, Any]) -> str:
     bands = " ".join(f"{k} {v}" for k, v in rec["root_error_mm"].items())
-    extra = f" floor used {rec['constraint_frac']:.0%}" if "constraint_frac" in rec else ""
+    extra = (f" {rec['placement']} used {rec['constraint_frac']:.0%}"
+             if "constraint_frac" in rec else "")
     return (f"{rec['model']} {rec['input_2d']:<6} {rec['bodies']:<7} {rec['placement']:<10} "
             f"root err {rec['root_error_pct']:.2f} % of distance, median mm by band: {bands}; "
             f"coverage95 {rec['root_coverage_95']:.1%}{extra}")

@@ -24,7 +24,7 @@ CAMERA = Camera(
 TORSO = [H36M17.index(j) for j in ("l_shoulder", "r_shoulder", "l_hip", "r_hip")]
 FLAT = SKELETON_H36M17.copy()
 FLAT[TORSO, 2] = 0.0  # torso facing the camera
-EXACT = DepthNoise(pixel_rel=0.0, frame_rel=0.0, hole_frac=0.0, joint_hole_prob=0.0)
+EXACT = DepthNoise(pixel_rel=0.0, frame_rel=0.0, hole_frac=0.0, joint_hole_prob=0.0, patch_px=12)
 
 
 def test_the_ray_through_a_hip_meets_the_hip_girdle_in_front_of_it():

@@ -28,9 +28,10 @@ Method, per person:
    0.08-0.10 m behind the front of the thigh and about 0.12 m in front of the buttock; one value
    for all, with ``surface_offset_std_m`` = 0.03 m covering that spread);
 3. each joint gives a root depth (its centre's z minus the lifted pose's root-relative z of that
-   joint); joints further than ``consistency_m`` from the median root depth are dropped (a hand
-   in front of a hip, a hole filled by the background), and too few agreeing joints give no
-   measurement;
+   joint). Occlusion only ever makes a joint's estimate too near (an arm in front of the chest,
+   the far hip hidden behind the near one when the person is seen side on), so the estimates are
+   grouped: the largest group within ``consistency_m`` of each other is used, the farthest of
+   equally large groups; too few agreeing joints give no measurement;
 4. the root depth is fused with the monocular placement as one scalar measurement of z
    (information form, i.e. a Kalman update): the update moves the root along the direction the
    placement's covariance correlates with depth, which for a size error is the viewing ray. The
@@ -101,9 +102,10 @@ class DepthSettings:
         0.3, "Torso keypoints with 2D confidence below this are not measured", range=(0.0, 1.0)
     )
     consistency_m: float = setting(
-        0.2,
-        "Torso joints whose root depth differs from the median of all by more than this (or by "
-        "3 sigma of the depth noise, if larger) are dropped as occluded or background",
+        0.1,
+        "Torso joints agree when their root depths are within this of each other; the largest "
+        "agreeing group is used (the farthest of equal groups: an occluder is always nearer), "
+        "the rest are taken as occluded (an arm in front, the far hip of a person seen side on)",
         range=(0.01, 5.0),
         unit="m",
     )
@@ -328,15 +330,13 @@ def fuse_depth(
             f"({holes} in holes), need {s.min_joints}",
         )
     est = np.asarray(estimates)
-    median = float(np.median(est))
-    tolerance = max(s.consistency_m, 3.0 * float(depth_noise_std(median, s)))
-    agree = est[np.abs(est - median) <= tolerance]
+    agree = _agreeing(est, s.consistency_m)
     if agree.size < s.min_joints:
         return DepthFusion(
             placement,
             False,
             f"inconsistent depth: torso joints give root depths {np.round(est, 2).tolist()} m, "
-            f"fewer than {s.min_joints} within {tolerance:.2f} m of each other",
+            f"fewer than {s.min_joints} within {s.consistency_m:g} m of each other",
         )
     z_meas = float(agree.mean())
     sensor = float(depth_noise_std(z_meas, s))
@@ -369,6 +369,18 @@ def fuse_depth(
     return DepthFusion(
         _marked(placement, root, cov), True, "", z_meas, float(np.sqrt(var_meas)), int(agree.size)
     )
+
+
+def _agreeing(estimates: np.ndarray, tolerance: float) -> np.ndarray:
+    """The largest group of estimates within ``tolerance`` of each other; of equally large
+    groups the farthest, since occlusion (the only way a seen surface errs besides noise) makes
+    an estimate too near, never too far."""
+    best = estimates[:0]
+    for top in np.sort(estimates)[::-1]:
+        group = estimates[(estimates <= top) & (estimates >= top - tolerance)]
+        if group.size > best.size:
+            best = group
+    return best
 
 
 def _marked(placement: Placement, root: np.ndarray, cov: np.ndarray) -> Placement:

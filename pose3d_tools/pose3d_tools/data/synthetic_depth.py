@@ -66,7 +66,7 @@ class DepthNoise:
     hole_frac: float = 0.1  # pixels missing at random
     joint_hole_prob: float = 0.05  # a torso joint's whole neighbourhood missing
     background_m: float = 2.0  # the wall behind the person, this far behind the root
-    patch_px: int = 12  # half size of the rendered square around each torso keypoint
+    patch_px: int = 6  # half size of the rendered square around each torso keypoint
 
 
 def body_depth(rays: np.ndarray, joints: np.ndarray) -> np.ndarray:
@@ -75,25 +75,23 @@ def body_depth(rays: np.ndarray, joints: np.ndarray) -> np.ndarray:
     ``rays`` (N, 2) undistorted normalised coordinates (the ray is (x, y, 1), so the ray
     parameter of a hit is its z); ``joints`` (17, 3) metres in the camera optical frame.
     """
-    d = np.concatenate([rays, np.ones((len(rays), 1))], axis=1)[:, None, :]  # (N, 1, 3)
-    a, b, r = joints[_A][None], joints[_B][None], _R[None]  # (1, K, 3), (1, K)
-    axis = b - a
-    length = np.linalg.norm(axis, axis=-1)
-    u = axis / np.maximum(length, 1e-9)[..., None]
-    best = np.full(d.shape[:2], np.inf)
-    with np.errstate(invalid="ignore"):
-        # Cylinder: |t m + n| = r with m, n the ray direction and -a without their axis parts.
-        m = d - np.sum(d * u, -1, keepdims=True) * u
-        n = -a + np.sum(a * u, -1, keepdims=True) * u
-        qa, qb, qc = np.sum(m * m, -1), np.sum(m * n, -1), np.sum(n * n, -1) - r**2
-        t = (-qb - np.sqrt(qb**2 - qa * qc)) / np.maximum(qa, 1e-12)
-        along = np.sum((t[..., None] * d - a) * u, -1)
-        hit = (t > 0) & (along >= 0) & (along <= length)
-        best = np.where(hit, t, best)
+    d = np.concatenate([rays, np.ones((len(rays), 1))], axis=1)  # (N, 3)
+    a, b, r2 = joints[_A], joints[_B], _R**2  # (K, 3), (K, 3), (K,)
+    length = np.linalg.norm(b - a, axis=1)
+    u = (b - a) / np.maximum(length, 1e-9)[:, None]
+    du, dd = d @ u.T, np.sum(d * d, axis=1)[:, None]  # (N, K), (N, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Cylinder: |t m + n| = r, m = d - (d.u) u and n = -a + (a.u) u (n is normal to u).
+        au = np.sum(a * u, axis=1)
+        n = -a + au[:, None] * u
+        qa, qb = dd - du**2, d @ n.T
+        qc = np.sum(n * n, axis=1) - r2
+        t = (-qb - np.sqrt(qb**2 - qa * qc)) / qa
+        along = t * du - au
+        best = np.where((t > 0) & (along >= 0) & (along <= length), t, np.inf)
         for centre in (a, b):  # spherical caps
-            dc = np.sum(d * centre, -1)
-            dd = np.sum(d * d, -1)
-            t = (dc - np.sqrt(dc**2 - dd * (np.sum(centre * centre, -1) - r**2))) / dd
+            dc = d @ centre.T
+            t = (dc - np.sqrt(dc**2 - dd * (np.sum(centre * centre, axis=1) - r2))) / dd
             best = np.where((t > 0) & (t < best), t, best)
     z = best.min(axis=1)
     return np.where(np.isfinite(z), z, np.nan)
@@ -112,20 +110,21 @@ def render_torso_patches(
     nz = noise or DepthNoise()
     w, h = int(camera.w), int(camera.h)
     image = np.zeros((h, w), np.float32)
-    wall = float(joints[0, 2]) + nz.background_m
-    common = 1.0 + rng.normal(0.0, nz.frame_rel)
     p = nz.patch_px
+    boxes = []  # (v0, v1, u0, u1) of each rendered square, all rays cast in one call
     for cu, cv in np.round(centres_px[np.isfinite(centres_px).all(1)]).astype(int):
         u0, u1, v0, v1 = max(cu - p, 0), min(cu + p + 1, w), max(cv - p, 0), min(cv + p + 1, h)
-        if u0 >= u1 or v0 >= v1 or rng.uniform() < nz.joint_hole_prob:
-            continue
-        uu, vv = np.meshgrid(np.arange(u0, u1), np.arange(v0, v1))
-        rays = camera.pixels_to_normalised(np.stack([uu.ravel(), vv.ravel()], 1))
-        z = body_depth(rays, joints)
-        z = np.where(np.isnan(z), wall, z)
-        z = z * (common + rng.normal(0.0, nz.pixel_rel, z.shape))
-        z[rng.uniform(size=z.shape) < nz.hole_frac] = 0.0
-        image[v0:v1, u0:u1] = z.reshape(uu.shape)
+        if u0 < u1 and v0 < v1 and rng.uniform() >= nz.joint_hole_prob:
+            boxes.append((v0, v1, u0, u1))
+    if not boxes:
+        return depth_image(image, "32FC1")
+    grids = [np.mgrid[v0:v1, u0:u1].reshape(2, -1) for v0, v1, u0, u1 in boxes]
+    vu = np.concatenate(grids, axis=1)
+    z = body_depth(camera.pixels_to_normalised(vu[::-1].T.astype(np.float64)), joints)
+    z = np.where(np.isnan(z), float(joints[0, 2]) + nz.background_m, z)
+    z = z * (1.0 + rng.normal(0.0, nz.frame_rel) + rng.normal(0.0, nz.pixel_rel, z.shape))
+    z[rng.uniform(size=z.shape) < nz.hole_frac] = 0.0
+    image[vu[0], vu[1]] = z
     return depth_image(image, "32FC1")
 
 
