@@ -5,6 +5,7 @@ does not poison the others, one caller never waits for a window, groups stay bou
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,42 @@ def test_a_fixed_batch_model_is_shared_without_merging():
     assert inner.batches == [1, 1]
     for x, r in zip(xs, results, strict=True):
         np.testing.assert_array_equal(r["y"], 2.0 * x)
+
+
+class Overlaps(Doubler):
+    """A backend that must not run twice at once (as the TensorRT one); records if it did."""
+
+    concurrent_runs = False
+
+    def __init__(self, batch: int | str = "batch") -> None:
+        super().__init__(batch)
+        self.inside = 0
+        self.overlapped = False
+
+    def run(self, feeds):
+        with self._lock:
+            self.inside += 1
+            self.overlapped |= self.inside > 1
+        try:
+            time.sleep(0.02)  # long enough for the other threads to try
+            return super().run(feeds)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+@pytest.mark.parametrize("batch", ["batch", 1])
+def test_a_backend_without_concurrent_runs_is_never_entered_twice(batch):
+    inner = Overlaps(batch)
+    shared = BatchingBackend(inner, window_ms=0, callers=4)
+    xs = [rows(1, s) for s in range(4)]
+    results = call_concurrently(shared, [{"x": x} for x in xs])
+    assert not inner.overlapped
+    for x, r in zip(xs, results, strict=True):
+        np.testing.assert_array_equal(r["y"], 2.0 * x)
+    # The same backend called directly from 4 threads does overlap: the check can fail.
+    call_concurrently(inner, [{"x": x} for x in xs])
+    assert inner.overlapped
 
 
 def test_namespaces_parameter():

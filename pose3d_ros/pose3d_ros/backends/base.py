@@ -38,6 +38,9 @@ class Backend(abc.ABC):
 
     name: str = "abstract"
     selection_reason: str = ""  # set by load_backend: why this backend was picked
+    # run() may be called from several threads at once (ONNX Runtime sessions); False: callers
+    # sharing the model serialise (backends/batching.py does).
+    concurrent_runs: bool = False
     # Filled by each backend when it loads a model.
     _inputs: list[TensorSpec]
     _outputs: list[TensorSpec]

@@ -10,7 +10,9 @@ group waits at most ``window_ms`` for others, and not at all once every one of t
 sharing threads is either waiting or inside an inference of this model, or ``max_batch`` rows
 are collected, so a single camera never waits.
 Inference runs outside the lock (ONNX Runtime releases the GIL), so another group can collect
-while one runs.
+while one runs; a model whose backend cannot run concurrently (``Backend.concurrent_runs``
+False: the TensorRT backend's one execution context and device buffers) runs one inference at a
+time.
 
 A model is merged only when every input and output has a dynamic batch axis and fixed other
 axes; otherwise (the SSDLite detector: fixed batch of 1) calls go straight through. A call whose
@@ -74,6 +76,7 @@ class BatchingBackend(Backend):
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
         self._busy = 0  # callers inside an inference now: they cannot join a group soon
+        self._serial = None if inner.concurrent_runs else threading.Lock()
         self.last_timing = Timing()
 
     def describe(self) -> str:
@@ -110,7 +113,14 @@ class BatchingBackend(Backend):
     def _run_alone(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._cond:
             self.stats.inferences += 1
-        out = self.inner.run(feeds)
+        return self._inner_run(feeds)
+
+    def _inner_run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._serial is None:
+            out = self.inner.run(feeds)
+        else:
+            with self._serial:
+                out = self.inner.run(feeds)
         self.last_timing = self.inner.last_timing
         return out
 
@@ -194,8 +204,7 @@ class BatchingBackend(Backend):
         try:
             with self._cond:
                 self.stats.inferences += 1
-            out = self.inner.run(merged)
-            self.last_timing = self.inner.last_timing
+            out = self._inner_run(merged)
             if any(np.shape(v)[BATCH_AXIS] != total for v in out.values()):
                 raise ValueError("an output's batch axis does not match the merged inputs")
         except Exception:  # rerun one by one: only the request that fails gets the error

@@ -131,6 +131,7 @@ def choose_providers(available: list[str], requested: str | list[str] | None) ->
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    concurrent_runs = True  # InferenceSession.run is thread-safe
 
     def __init__(
         self,
