@@ -117,6 +117,7 @@ def pose_to_skeleton_msg(pose: PersonPose) -> Skeleton:
     msg.root_covariance = (
         [float(x) for x in cov.ravel()] if np.isfinite(cov).all() else [-1.0] + [0.0] * 8
     )
+    msg.placement = pose.placement
     v = pose.root_velocity
     msg.root_velocity = Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
     msg.score = float(pose.score)
@@ -145,6 +146,7 @@ def skeleton_msg_to_pose(msg: Skeleton) -> PersonPose:
         joints_3d=[(k.position.x, k.position.y, k.position.z) for k in kps],
         root=(msg.root.x, msg.root.y, msg.root.z),
         root_covariance=np.full(9, np.nan) if cov[0] < 0 else cov,
+        placement=msg.placement,
         root_velocity=(msg.root_velocity.x, msg.root_velocity.y, msg.root_velocity.z),
         score=msg.score,
         bbox=(msg.bbox.x_min, msg.bbox.y_min, msg.bbox.x_max, msg.bbox.y_max),

@@ -204,3 +204,14 @@ def test_image_msg_refuses_a_mismatched_array():
         array_to_image_msg(_bgr(), "mono8", Header())
     with pytest.raises(ImageEncodingError, match="uint8"):
         array_to_image_msg(_bgr().astype(np.float32), "bgr8", Header())
+
+
+def test_placement_constraint_round_trips_with_the_message_constants() -> None:
+    from pose3d_msgs.msg import Skeleton
+    from pose3d_ros.stages.placement import FLOOR, SIZE_PRIOR
+
+    assert (Skeleton.PLACEMENT_FLOOR, Skeleton.PLACEMENT_SIZE_PRIOR) == (FLOOR, SIZE_PRIOR)
+    for value in (FLOOR, SIZE_PRIOR, ""):
+        msg = pose_to_skeleton_msg(_pose(placement=value))
+        assert msg.placement == value
+        assert skeleton_msg_to_pose(msg).placement == value
