@@ -22,7 +22,9 @@ frames) and memory of the worker processes after the round: resident set (RSS, s
 processes: shared libraries counted once per process) and proportional set (PSS, shared pages
 split between processes: what the processes really occupy together). The ratios to
 ``separate`` are taken per round and their median reported; the machine's load average is
-recorded per round. Writes out/bench/multi_camera.json.
+recorded per round. Then, per batchable model, one inference of N rows against N concurrent
+one-row inferences and N in a row (``model_level``: what merging can save at best). Writes
+out/bench/multi_camera.json.
 """
 
 from __future__ import annotations
@@ -175,6 +177,47 @@ def _median(rows: list[dict], key: str) -> float:
     return round(float(np.median([r[key] for r in rows])), 3)
 
 
+def model_level(cameras: list[int], model_dir: str, repeats: int = 20) -> dict:
+    """Per batchable model: one inference of N rows vs N concurrent one-row inferences vs N in a
+    row (median ms over ``repeats``, interleaved): what merging N cameras' calls can save."""
+    from pose3d_ros.pipeline import PipelineModels, PipelineSettings
+
+    settings = replace(PipelineSettings(), model_dir=model_dir, backend="onnxruntime")
+    models = PipelineModels.load(settings)
+    out: dict = {}
+    for name in ("pose_detector", "keypoints", "lifter"):
+        backend = getattr(models, name)
+        for n in cameras:
+            one, merged = backend.example_feeds(1), backend.example_feeds(n)
+
+            def concurrent(one=one, n=n, backend=backend) -> None:
+                threads = [threading.Thread(target=backend.run, args=(one,)) for _ in range(n)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+
+            ways = {
+                "merged": lambda b=backend, f=merged: b.run(f),
+                "concurrent": concurrent,
+                "in_a_row": lambda b=backend, f=one, n=n: [b.run(f) for _ in range(n)],
+            }
+            for way in ways.values():
+                way()  # warm-up
+            times: dict[str, list[float]] = {k: [] for k in ways}
+            for _ in range(repeats):
+                for k, way in ways.items():
+                    t0 = time.perf_counter()
+                    way()
+                    times[k].append((time.perf_counter() - t0) * 1e3)
+            med = {k: float(np.median(v)) for k, v in times.items()}
+            out[f"{name}_x{n}"] = {
+                **{f"{k}_ms": round(v, 2) for k, v in med.items()},
+                "merged_vs_concurrent": round(med["merged"] / med["concurrent"], 3),
+            }
+    return out
+
+
 def summarise(configs: dict[str, Configuration]) -> dict:
     """Medians per mode and per-round ratios to ``separate`` (median)."""
     base = configs["separate"].rounds
@@ -244,6 +287,14 @@ def main() -> int:
             for c in configs.values():
                 c.stop()
         results[str(cameras)] = summarise(configs)
+    camera_counts = [int(c) for c in args.cameras.split(",")]
+    print("\nmodel level: merged vs concurrent vs in a row ...", flush=True)
+    models = model_level(camera_counts, args.model_dir)
+    for key, row in models.items():
+        print(
+            f"  {key:<17} merged {row['merged_ms']:6.1f} ms  concurrent "
+            f"{row['concurrent_ms']:6.1f} ms  in a row {row['in_a_row_ms']:6.1f} ms"
+        )
 
     report = {
         "what": "N camera streams of vtest.avi: separate pipelines+models per stream (N "
@@ -267,6 +318,7 @@ def main() -> int:
             "camera": "ideal pinhole, 60 deg horizontal FOV",
         },
         "results": results,
+        "model_level": models,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
