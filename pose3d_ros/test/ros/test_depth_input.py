@@ -157,7 +157,8 @@ def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, mess
     # 16UC1 millimetres at half the resolution (same field of view): the same place.
     half = np.full((h // 2, w // 2), round(plane_m * 1000), np.uint16)
     z16 = root_z(array_to_image_msg(half, "16UC1", Header()), "a frame with 16UC1 depth")
-    assert abs(z16 - z) < 0.02, (z16, z)
+    # (Not identical: later frames' 2D comes from tracked crops, a few pixels from the first.)
+    assert abs(z16 - z) < 0.05, (z16, z)
 
     # Bad depth: a specific warning each, the node keeps running and answering.
     warned(
