@@ -24,9 +24,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from pose3d_msgs.msg import SkeletonArray
+from pose3d_msgs.msg import Skeleton, SkeletonArray
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.ros.messages import array_to_image_msg, camera_model_to_msg
+from pose3d_ros.stages.placement import ANKLE_HEIGHT_FRAC, skeleton_stature
 
 pytestmark = pytest.mark.ros
 
@@ -76,6 +77,7 @@ class Camera:
         self.tf: dict[tuple[int, int], TFMessage] = {}
         self.tracked: dict[tuple[int, int], IdsList] = {}
         self.statuses: list[dict[str, str]] = []
+        self.sent: set[tuple[int, int]] = set()
         deep = QoSProfile(depth=100)
         node.create_subscription(SkeletonArray, "skeletons", self._on_skeletons, deep)
         node.create_subscription(TFMessage, "/tf", self._on_tf, deep)
@@ -104,7 +106,20 @@ class Camera:
         self.info_pub.publish(info)
         self.image.header = header
         self.image_pub.publish(self.image)
+        self.sent.add(_key(header.stamp))
         return header
+
+    def answer(self, what: str) -> Skeleton:
+        """Send until this camera's image is answered with one skeleton; that skeleton."""
+
+        def answered():
+            return next(
+                (m for k, m in self.skeletons.items() if k in self.sent and m.skeletons), None
+            )
+
+        msg = self.send_until(answered, what)
+        assert len(msg.skeletons) == 1, [sk.id for sk in msg.skeletons]
+        return msg.skeletons[0]
 
     def send_until(self, done, what: str, timeout: float = ANSWER_S, period: float = 0.7):
         self.graph.spin_until(
@@ -219,4 +234,73 @@ def test_floor_frame_from_a_static_transform_of_another_process(ros_graph, messi
         "the warning and an answer for a frame outside the TF tree",
     )
     assert proc.running(), proc.log()
+    assert "Traceback" not in proc.log(), proc.log()
+
+
+SCALE = 1.10
+UP = np.array([0.0, -0.96, -0.28])  # camera pitched down ~16 deg: the floor's up, camera frame
+ANKLES = (3, 6)
+
+
+def _joints(skeleton) -> np.ndarray:
+    return np.array([_xyz(k.position) for k in skeleton.keypoints])
+
+
+def _floor_to_camera(up: np.ndarray, distance: float) -> TFMessage:
+    """base_footprint <- FRAME_ID whose floor (z = 0, z up) is {X: up @ X + distance = 0} in the
+    camera frame: the rotation's third row is `up` (a point's height is R[2] @ X + t[2]), the
+    other rows complete a right-handed basis; the camera sits `distance` above the floor."""
+    x = np.array([1.0, 0.0, 0.0]) - up[0] * up
+    x /= np.linalg.norm(x)
+    rows = np.stack([x, np.cross(up, x), up])
+    assert np.linalg.det(rows) == pytest.approx(1.0)
+    q = Rotation.from_matrix(rows).as_quat()
+    t = TransformStamped(
+        header=Header(frame_id=FLOOR_FRAME),
+        child_frame_id=FRAME_ID,
+        transform=Transform(
+            translation=Vector3(x=0.0, y=0.0, z=float(distance)),
+            rotation=Quaternion(x=q[0], y=q[1], z=q[2], w=q[3]),
+        ),
+    )
+    return TFMessage(transforms=[t])
+
+
+def test_floor_from_tf_places_the_person_on_it(ros_graph, messi):
+    """End to end through TF: the same known answer as the floor parameters' test
+    (test_floor_node.py), with the plane given as a /tf_static transform from this process.
+
+    messi5 is first answered from a camera frame TF does not know (size prior: the lifter's
+    average body). A floor is then published for a person 10 % larger: same rays, so that
+    person is the prior skeleton scaled by 1.1 about the camera centre, with the supporting
+    ankles at a 10 % taller body's ankle height. From the camera frame under that floor the
+    node must publish the person 1.1 x as far, placed by the floor."""
+    proc = ros_graph.start(
+        "pose3d_node",
+        "-p", f"floor_frame:={FLOOR_FRAME}",
+        "-p", "pipeline.detect_every:=1",  # the same picture gives the same 2D every time
+        "-p", "pipeline.placement.floor.with_size_prior:=false",
+    )  # fmt: skip
+    elsewhere = Camera(ros_graph, messi, frame_id="camera_not_in_tf")
+    prior = elsewhere.answer("a frame from a camera TF does not know")
+    assert prior.placement == Skeleton.PLACEMENT_SIZE_PRIOR
+    joints = _joints(prior)
+    heights = joints @ UP
+    assert int(np.argmin(heights)) in ANKLES, "messi's lowest joint must be an ankle"
+    support = [j for j in ANKLES if heights[j] <= heights.min() + 0.02]
+    stature = SCALE * skeleton_stature(joints)
+    distance = ANKLE_HEIGHT_FRAC * stature - SCALE * heights[support].mean()
+    assert 0.3 < distance < 5.0, distance
+
+    static_qos = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    ros_graph.node.create_publisher(TFMessage, "/tf_static", static_qos).publish(
+        _floor_to_camera(UP, distance)
+    )
+    on_floor = Camera(ros_graph, messi).answer("a frame from the camera above the TF floor")
+    assert on_floor.placement == Skeleton.PLACEMENT_FLOOR, proc.log()
+    np.testing.assert_allclose(_xyz(on_floor.root), SCALE * _xyz(prior.root), rtol=1e-4)
     assert "Traceback" not in proc.log(), proc.log()
