@@ -5,10 +5,13 @@ strings, header = the image's) and one tf2_msgs/TFMessage on /tf holding, per pe
 `body_<id>` parented to the image's frame (core/body_frames.py: origin at the mid-hip point,
 x forward, z up) and every estimated joint as `<link>_<id>` parented to `body_<id>`, all at the
 image's stamp. One TFMessage per frame keeps the message count bounded whatever the crowd.
+A node serving several cameras lists every camera's bodies in one list (Rep155Publisher).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 
 from hri_msgs.msg import IdsList
@@ -49,20 +52,68 @@ def rep155_messages(header: Header, poses: Sequence[PersonPose]) -> tuple[TFMess
     return TFMessage(transforms=transforms), IdsList(header=header, ids=ids)
 
 
-class Rep155Publisher:
-    """The two lifecycle publishers (they send only while the node is active)."""
+class _Shared:
+    """One node's REP-155 publishers and the latest ids of each camera frame."""
 
     def __init__(self, node: LifecycleNode) -> None:
+        self.tf = node.create_lifecycle_publisher(TFMessage, "/tf", TF_QOS)
+        self.tracked = node.create_lifecycle_publisher(IdsList, TRACKED_TOPIC, QoSProfile(depth=5))
+        self.users = 0
+        self.lock = threading.Lock()
+        self.ids_by_frame: dict[str, tuple[float, list[str]]] = {}  # frame_id -> (stamp s, ids)
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # node -> _Shared
+_SHARED_LOCK = threading.Lock()
+
+
+class Rep155Publisher:
+    """Publishes one image's REP-155 output (the publishers are lifecycle publishers: they send
+    only while the node is active).
+
+    REP-155's `/humans/bodies/tracked` is *the* list of tracked bodies, so every publisher made
+    for one node (one per camera when a node serves several) shares the two topics and lists
+    the bodies of every camera: this image's, plus each other camera frame's latest bodies if
+    that frame's image is at most `max_age_s` from this one (a camera that stops drops out).
+    """
+
+    def __init__(self, node: LifecycleNode, max_age_s: float = 1.0) -> None:
         self._node = node
-        self._tf = node.create_lifecycle_publisher(TFMessage, "/tf", TF_QOS)
-        self._tracked = node.create_lifecycle_publisher(IdsList, TRACKED_TOPIC, QoSProfile(depth=5))
+        self.max_age_s = float(max_age_s)
+        with _SHARED_LOCK:
+            shared = _SHARED.get(node)
+            if shared is None:
+                shared = _SHARED[node] = _Shared(node)
+            shared.users += 1
+        self._shared: _Shared | None = shared
 
     def publish(self, header: Header, poses: Sequence[PersonPose]) -> None:
+        shared = self._shared
+        if shared is None:
+            return  # destroyed
         tf, tracked = rep155_messages(header, poses)
+        stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+        with shared.lock:
+            shared.ids_by_frame[header.frame_id] = (stamp, list(tracked.ids))
+            others = [
+                ids
+                for frame, (t, ids) in shared.ids_by_frame.items()
+                if frame != header.frame_id and abs(stamp - t) <= self.max_age_s
+            ]
+        tracked.ids = list(dict.fromkeys([*tracked.ids, *(i for ids in others for i in ids)]))
         if tf.transforms:
-            self._tf.publish(tf)
-        self._tracked.publish(tracked)
+            shared.tf.publish(tf)
+        shared.tracked.publish(tracked)
 
     def destroy(self) -> None:
-        for pub in (self._tf, self._tracked):
+        """Release this user; the last one destroys the publishers."""
+        shared, self._shared = self._shared, None
+        if shared is None:
+            return
+        with _SHARED_LOCK:
+            shared.users -= 1
+            if shared.users > 0:
+                return
+            _SHARED.pop(self._node, None)
+        for pub in (shared.tf, shared.tracked):
             self._node.destroy_lifecycle_publisher(pub)
