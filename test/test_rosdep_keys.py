@@ -47,7 +47,10 @@ OPTIONAL_MODULES = {
     "cuda": "cuda-python from pip, TensorRT backend only",
     "onnx": "pip install onnx, TensorRT engine build / backend selection only",
 }
-FIRST_PARTY = {"pose3d_ros", "pose3d_msgs", "known_poses", "ros_graph", "bag_files", "conftest"}
+FIRST_PARTY = {
+    "pose3d_ros", "pose3d_msgs", "known_poses", "ros_graph", "bag_files", "conftest",
+    "test_pose3d_node",  # its Peer helper, shared by the node tests of other inputs
+}
 
 
 @pytest.fixture(scope="module")
