@@ -68,6 +68,9 @@ class PlacementEvalConfig:
     bodies: tuple[str, ...] = BODIES
     inputs: tuple[str, ...] = ("gt", "noisy")
     settings: PlacementSettings | None = None  # None: the runtime defaults
+    # Also place the *true* 3D poses with the floor (GT 2D; model "true_3d_poses"): what is left
+    # is the data's floor against the ankle-height law, not the lifter.
+    true_poses: bool = True
 
 
 def band_name(lo: float, hi: float) -> str:
@@ -186,12 +189,15 @@ def evaluate_placement(checkpoint: str | os.PathLike, cfg=None,
             ankle = np.array([f.height(j[[3, 6]]).min()
                               for f, j in zip(floors, data["joints_cam"], strict=True)])
             on = ankle <= ON_FLOOR_M
-            for mode in pcfg.modes:
+            runs = [(name, str(checkpoint), mode, pred) for mode in pcfg.modes]
+            if pcfg.true_poses and input_2d == "gt" and "floor" in pcfg.modes:
+                runs.append(("true_3d_poses", "", "floor", data["targets"]))
+            for model_name, checkpoint_name, mode, lifted in runs:
                 t0 = time.time()
-                placed = place_all(pred, data, cameras, mode, settings)
+                placed = place_all(lifted, data, cameras, mode, settings)
                 rec = {
-                    "model": name,
-                    "checkpoint": str(checkpoint),
+                    "model": model_name,
+                    "checkpoint": checkpoint_name,
                     "protocol": cfg.protocol,
                     "input_2d": input_2d,
                     "placement": mode,
@@ -202,7 +208,7 @@ def evaluate_placement(checkpoint: str | os.PathLike, cfg=None,
                                         true_roots[on]),
                     "all_frames": {"frames": len(pred), **placement_metrics(
                         placed["roots"], placed["covariances"], true_roots)},
-                    "train_steps": training_cost(ckpt)["train_steps"],
+                    "train_steps": training_cost(ckpt)["train_steps"] if checkpoint_name else None,
                 }
                 if mode != "size_prior":
                     used = placed["constraint"] == mode
