@@ -360,8 +360,10 @@ class Pose3DNode(LifecycleNode):
 
     def _depth_for(self, stamp: float, image) -> DepthImage | None:
         """The depth image matched to this frame, or None (with a throttled warning why)."""
-        if not self.settings.current.depth_input.enabled:
+        current = self.settings.current.depth_input
+        if not current.enabled:
             return None
+        self._depth.settings = current  # slop_s may change at run time
         depth, problem = self._depth.match(stamp, image.shape[1], image.shape[0])
         if problem:
             self._warn("depth:" + problem[:24], f"depth not used for this frame: {problem}")

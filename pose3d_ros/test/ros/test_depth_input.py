@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 import pytest
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -128,8 +130,8 @@ def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, mess
         peer.image_pub.publish(colour)
         return header
 
-    def root_z(depth: Image | None, what: str) -> float:
-        answer = peer.expect_answer(lambda: send(depth), what)
+    def root_z(depth: Image | None, what: str, lag_s: float = 0.0) -> float:
+        answer = peer.expect_answer(lambda: send(depth, lag_s), what)
         assert len(answer.skeletons) == 1, [s.id for s in answer.skeletons]
         return answer.skeletons[0].root.z
 
@@ -174,6 +176,12 @@ def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, mess
     warned("different aspect ratios", array_to_image_msg(wide, "32FC1", Header()))
     warned("no depth image within slop_s=0.05 s", metres, lag_s=1.0)
 
-    # And depth still works afterwards.
+    # And depth still works afterwards; a wider slop set at run time accepts the lagging depth.
     assert abs(root_z(metres, "a frame with depth again") - expected) < 0.15
+    client = AsyncParameterClient(ros_graph.node, "pose3d")
+    future = client.set_parameters([Parameter("depth_input.slop_s", value=1.0)])
+    ros_graph.spin_until(future.done, WARNING_S, "set depth_input.slop_s")
+    assert future.result().results[0].successful, future.result().results[0].reason
+    ros_graph.spin_for(1.5)  # the depth sent so far is now older than any slop allows
+    assert abs(root_z(metres, "a frame with 0.8 s old depth", lag_s=0.8) - expected) < 0.15
     assert "Traceback" not in proc.log()
