@@ -184,4 +184,10 @@ def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, mess
     assert future.result().results[0].successful, future.result().results[0].reason
     ros_graph.spin_for(1.5)  # the depth sent so far is now older than any slop allows
     assert abs(root_z(metres, "a frame with 0.8 s old depth", lag_s=0.8) - expected) < 0.15
+
+    # /diagnostics counts what happened to the depth stream.
+    status = peer.status_after(time.monotonic(), lambda s: True, "diagnostics")
+    assert int(status["depth_refused"]) >= 2  # the bgr8 and the metres-as-16UC1 messages
+    assert int(status["depth_matched"]) >= 4
+    assert int(status["depth_unmatched"]) >= 3  # none yet, other aspect ratio, stale
     assert "Traceback" not in proc.log()
