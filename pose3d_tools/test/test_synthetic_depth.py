@@ -78,3 +78,28 @@ def test_a_torso_without_depth_falls_back_with_the_reason():
     assert fused.constraint == "size_prior"
     assert "too few valid depth samples" in fused.fallback
     np.testing.assert_array_equal(fused.root, mono.root)
+
+
+def test_placement_eval_depth_mode_places_people_at_their_depth():
+    """placement_eval.place_all with mode "depth": the size-prior root of a body 10 % larger
+    is 10 % too near, the depth mode's is within 1.5 % of the distance and says "depth"."""
+    from pose3d_ros.stages.placement import PlacementSettings
+    from pose3d_tools.placement_eval import place_all
+
+    truths = np.stack([1.1 * FLAT + np.array([0.2, 0.1, z]) for z in (3.5, 5.5)])
+    data = {
+        "cameras": np.array(["cam", "cam"]),
+        "keypoints": truths[..., :2] / truths[..., 2:],
+        "confidence": np.ones((2, 17)),
+        "joints_cam": truths,
+    }
+    pred = np.stack([FLAT, FLAT])
+    cameras = {"cam": CAMERA}
+    prior = place_all(pred, data, cameras, "size_prior", PlacementSettings())
+    depth = place_all(pred, data, cameras, "depth", PlacementSettings())
+    distance = truths[:, 0, 2]
+    prior_err = np.linalg.norm(prior["roots"] - truths[:, 0], axis=1) / distance
+    depth_err = np.linalg.norm(depth["roots"] - truths[:, 0], axis=1) / distance
+    assert (prior_err > 0.08).all(), prior_err
+    assert (depth_err < 0.015).all(), depth_err
+    assert list(depth["constraint"]) == ["depth", "depth"]
