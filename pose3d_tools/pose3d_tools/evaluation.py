@@ -329,7 +329,7 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
             recs = [r[0] for r in results]
             det = {f"{name}/{r[0]['input_2d']}": r[1] for r in results}
             card = LIFTER_CARD_DIR / f"{Path(ckpt).stem}.md"
-            card.write_text(model_card(ckpt, recs, det))
+            card.write_text(model_card(ckpt, recs, det, notes=card_notes(card)))
         place_inputs = tuple(i for i in cfg.inputs if i in ("gt", "noisy"))
         if placement and place_inputs:
             placement_records += evaluate_placement(
@@ -374,6 +374,16 @@ def body_size_text(augment: dict[str, Any]) -> str:
     lo, hi = augment.get("scale_range", (0.88, 1.12))
     return (f"bone-length (global {lo:.2f}-{hi:.2f}, per bone {bone:.0f} %, left/right "
             "symmetric)")
+
+
+def card_notes(card: Path) -> str:
+    """The hand-written "## Notes" section of an existing model card ("" if none): regenerating
+    a card from new measurements keeps what people wrote there."""
+    if not card.is_file():
+        return ""
+    text = card.read_text()
+    marker = "\n## Notes\n"
+    return text.split(marker, 1)[1].strip() if marker in text else ""
 
 
 def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
