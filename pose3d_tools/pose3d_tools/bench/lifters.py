@@ -34,8 +34,9 @@ MODELS = [
     ("nanohtnet_t81", "nanohtnet", {"preset": "t81"}),
     ("nanohtnet_t243", "nanohtnet", {"preset": "t243"}),
     ("nanohtnet_paper", "nanohtnet", {"preset": "paper"}),
+    ("temporal_htnet_t9", "temporal_htnet", None),
 ]
-TRAIN_BATCH = {"htnet": 256, "nanohtnet": 64}
+TRAIN_BATCH = {"htnet": 256, "nanohtnet": 64, "temporal_htnet": 64}
 
 
 def flops(model, x) -> int:
