@@ -39,7 +39,7 @@ def model_dir() -> Path:
     d = find_model_dir()
     try:
         verify_models(d, ("person_detector", "blazepose_full"))
-        for lifter in ("htnet_small", "nanohtnet_t27_causal"):
+        for lifter in ("htnet_small", "nanohtnet_t27_causal", "temporal_htnet_t9"):
             lifter_path(lifter, d)  # the shipped exports; raises if missing
     except Exception as e:
         pytest.fail(f"models not built in {d} ({e}): run `make setup`")

@@ -30,7 +30,8 @@ from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 FOV_DEG = 60.0  # what `pose3d run` assumes without a camera file
-LIFTERS = ("htnet_small", "nanohtnet_t27_causal")
+LIFTERS = ("htnet_small", "nanohtnet_t27_causal", "temporal_htnet_t9")
+WINDOW_FRAMES = {"htnet_small": 1, "nanohtnet_t27_causal": 27, "temporal_htnet_t9": 9}
 
 # -- where a person should be: the pinhole relation depth = f * length / pixel length ------------
 # Adult stature, about the 5th-percentile woman to the 95th-percentile man.
@@ -94,7 +95,10 @@ S1_BONES_M = np.array(
 # detector's ROI, whose wrist lies 5 px further along the forearm (both on the wrist by eye), so
 # it gets 20 mm more than its mean worst-joint error.
 BONE_SCALE = (0.83, 1.19)
-LIFTER_ERROR_M = {"htnet_small": 0.112, "nanohtnet_t27_causal": 0.136 + 0.020}
+# A still image repeated through temporal_htnet_t9's window has the same 2D error in every frame:
+# its worst joint with the card's correlated-jitter input (noisy_corr, 84 mm) is the figure.
+LIFTER_ERROR_M = {"htnet_small": 0.112, "nanohtnet_t27_causal": 0.136 + 0.020,
+                  "temporal_htnet_t9": 0.084}
 
 
 def assert_adult_bones(pose: PersonPose, lifter: str) -> None:
@@ -131,13 +135,13 @@ def assert_finite_where_observed(pose: PersonPose) -> None:
 
 @pytest.mark.parametrize("lifter", LIFTERS)
 def test_messi_still_image_gives_one_metric_skeleton(lifter, model_dir, footage):
-    """Both shipped lifters; the temporal one pads its window at the start of a track."""
+    """Every shipped lifter; the temporal ones pad their window at the start of a track."""
     settings = build_settings(
         PipelineSettings,
         {"backend": "onnxruntime", "model_dir": str(model_dir), "lifter.model": lifter},
     )
     pipeline = PosePipeline(settings)
-    assert pipeline.lifter.frames == (27 if lifter.startswith("nano") else 1)
+    assert pipeline.lifter.frames == WINDOW_FRAMES[lifter]
     image = cv2.imread(str(footage / "messi5.jpg"))
     result = pipeline.process(image, camera_for(image), 0.0)
 
