@@ -49,7 +49,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "training"
 
 @dataclass
 class TrainBenchConfig:
-    configs: tuple[str, ...] = ("htnet_small", "nanohtnet_t27_causal")
+    configs: tuple[str, ...] = ("htnet_small", "nanohtnet_t27_causal", "temporal_htnet_t9")
     threads: tuple[int, ...] = (1, 2)
     batch_sizes: tuple[int, ...] = ()  # () = each config's own batch size
     steps: int = 8  # timed steps per round
