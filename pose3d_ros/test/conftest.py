@@ -7,10 +7,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # known_poses
 
 FOOTAGE_ENV = "POSE3D_FOOTAGE_DIR"
+
+# The fuzz tests (test_fuzz_*.py): the same examples on every run (derandomize, no example
+# database), so CI is reproducible; no per-example deadline (two shared cores make timings
+# noisy), hangs are caught by each module's pytest timeout; each test sets its max_examples.
+settings.register_profile(
+    "pose3d-fuzz",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("pose3d-fuzz")
 
 
 def footage_dir() -> Path:
