@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pose3d_ros.backends.base import Backend, BackendError, TensorSpec, Timing
+from pose3d_ros.backends.fault_injection import maybe_inject
 from pose3d_ros.backends.tensorrt import probe
 from pose3d_ros.backends.tensorrt.probe import Probe
 
@@ -209,7 +210,7 @@ def load_backend(
             "onnxruntime", model_path, **_filter_options("onnxruntime", options)
         )
     backend.selection_reason = reason
-    return backend
+    return maybe_inject(backend, model_path)  # unchanged unless POSE3D_TEST_FAULT_INJECTION
 
 
 __all__ = [
