@@ -219,12 +219,14 @@ def array_to_image_fields(
 
 def _scale_to_u8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Map [lo, hi] linearly to [0, 255]; NaN/inf (invalid depth) become 0."""
-    v = values.astype(np.float32)
+    # float64: float32 depth maps may span +-3e38, whose difference overflows float32.
+    with np.errstate(invalid="ignore"):  # signalling NaNs (invalid depth) warn when cast
+        v = values.astype(np.float64)
     span = float(hi) - float(lo)
     if not np.isfinite(span) or span <= 0:
         out = np.where(np.isfinite(v) & (v > lo), 255.0, 0.0)
     else:
-        out = (v - np.float32(lo)) * np.float32(255.0 / span)
+        out = (v - float(lo)) * (255.0 / span)
     out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
