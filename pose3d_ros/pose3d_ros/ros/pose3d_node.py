@@ -32,6 +32,7 @@ from visualization_msgs.msg import MarkerArray
 from pose3d_msgs.msg import SkeletonArray
 from pose3d_ros.assets import AssetError
 from pose3d_ros.backends.base import BackendError
+from pose3d_ros.camera_set import CameraSetSettings, parse_namespaces
 from pose3d_ros.core.camera import CameraInfoError, CameraModel
 from pose3d_ros.core.floor import FloorPlane, FloorPlaneError, floor_from_transform
 from pose3d_ros.core.image_encoding import ImageEncodingError
@@ -122,6 +123,7 @@ class Pose3DNodeSettings:
         read_only=True,
     )
     depth_input: DepthInputSettings = group(DepthInputSettings)
+    cameras: CameraSetSettings = group(CameraSetSettings)
     pipeline: PipelineSettings = group(PipelineSettings)
     markers: MarkerSettings = group(MarkerSettings)
 
@@ -148,6 +150,7 @@ class Pose3DNode(LifecycleNode):
         self._skeleton_pub = self._marker_pub = self._debug_pub = self._diag_pub = None
         self._rep155: Rep155Publisher | None = None  # rep155: true
         self._tf: TfLookup | None = None  # floor_frame set
+        self._streams = None  # cameras.namespaces: ros/camera_streams.py
         self._quiet_configure = False
         # Parameters exist from the start (a manager may set them before configure); settings
         # marked read-only can change only while the node is unconfigured.
@@ -206,6 +209,7 @@ class Pose3DNode(LifecycleNode):
         s = self.settings.current
         self._configure_error = None
         try:
+            parse_namespaces(s.cameras.namespaces)  # a bad list fails before models load
             pipeline = PosePipeline(s.pipeline)
         except CONFIGURE_ERRORS as e:
             self._configure_error = e
@@ -234,12 +238,21 @@ class Pose3DNode(LifecycleNode):
             self.get_logger().info(
                 f"floor plane from TF frame {s.floor_frame!r} ({self._tf.backend})"
             )
+        if s.cameras.namespaces:  # several cameras, one set of models
+            from pose3d_ros.ros.camera_streams import CameraStreams  # it imports this module
+
+            self._streams = CameraStreams.configure(self, pipeline)
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Start the worker, then subscribe (publishers first: a frame may arrive at once)."""
         ret = super().on_activate(state)  # enables the lifecycle publishers
         s = self.settings.current
+        if self._streams is not None:  # several cameras: each subscribes in its namespace
+            self._streams.activate()
+            self._diag_timer = self.create_timer(s.diagnostics_period_s, self._publish_diagnostics)
+            self.get_logger().info(f"active: processing {self._streams.describe()}")
+            return ret
         with self._lock:
             self._stop = False
             self._pending = None
@@ -283,6 +296,8 @@ class Pose3DNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS  # back to unconfigured
 
     def _stop_processing(self) -> None:
+        if self._streams is not None:
+            self._streams.deactivate()
         for sub in self._subscriptions_in:
             self.destroy_subscription(sub)
         self._subscriptions_in = []
@@ -311,6 +326,9 @@ class Pose3DNode(LifecycleNode):
         if self._tf is not None:
             self._tf.close()
             self._tf = None
+        if self._streams is not None:
+            self._streams.release()
+            self._streams = None
         with self._pipeline_lock:
             self.pipeline = None  # the backends (ONNX Runtime sessions) go with it
 
@@ -504,6 +522,8 @@ class Pose3DNode(LifecycleNode):
             with self._pipeline_lock:
                 if self.pipeline is not None:  # unconfigured: used at the next configure
                     self.pipeline.update_settings(new.pipeline)  # SettingError if it cannot
+            if self._streams is not None:
+                self._streams.update_settings(new.pipeline)
 
     def _publish_diagnostics(self) -> None:
         pipeline = self.pipeline
@@ -546,6 +566,8 @@ class Pose3DNode(LifecycleNode):
             values.update(self._depth.counts())
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
+        if self._streams is not None:  # one status per camera (the node's own is unused)
+            array.status = self._streams.statuses()
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
