@@ -40,7 +40,8 @@ class CameraSetSettings:
     batch_window_ms: float = setting(
         2.0,
         "How long a camera's model call waits for the other cameras' calls to run them as one "
-        "inference (it stops waiting as soon as every camera has joined)",
+        "inference (it stops waiting once every other camera is waiting or inside that model; "
+        "0 = never wait)",
         range=(0.0, 50.0),
         unit="ms",
         read_only=True,
