@@ -104,7 +104,10 @@ def check_value(f: dataclasses.Field, spec: Setting, value: Any) -> Any:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SettingError(f"{name}: expected a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float's range (YAML has no size limit)
+            value = math.inf if value > 0 else -math.inf
         if not math.isfinite(value):
             raise SettingError(f"{name}: must be finite, got {value!r}")
     elif kind is str:
@@ -123,6 +126,8 @@ def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
     """Dotted keys to nested dicts ({"a.b": 1} -> {"a": {"b": 1}}); nested dicts pass through."""
     out: dict[str, Any] = {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise SettingError(f"setting names must be strings, got {key!r}")
         head, _, rest = key.partition(".")
         if rest:
             out.setdefault(head, {})[rest] = value
