@@ -54,6 +54,7 @@ _EQUIDISTANT_TOLERANCE = 1e-15
 _MAX_REPROJECTION_ERROR_PX = 1e-3
 
 _ZERO3 = np.zeros(3)
+_MAX_IMAGE_SIZE = 2**32 - 1  # CameraInfo.width/height are uint32
 
 
 class CameraInfoError(ValueError):
@@ -124,6 +125,8 @@ class CameraModel:
             value = getattr(self, name)
             try:
                 integral = not isinstance(value, bool) and float(value).is_integer()
+            except OverflowError:  # an int too large for a float: refused as too large below
+                integral = True
             except (TypeError, ValueError):
                 integral = False
             if not integral:
@@ -131,6 +134,11 @@ class CameraModel:
             if value <= 0:
                 raise CameraInfoError(
                     f"image {name} must be positive, got {value} (uncalibrated camera?)"
+                )
+            if value > _MAX_IMAGE_SIZE:
+                raise CameraInfoError(
+                    f"image {name} must be at most {_MAX_IMAGE_SIZE} (CameraInfo's uint32), "
+                    f"got {value}"
                 )
             object.__setattr__(self, name, int(value))
 
@@ -592,6 +600,8 @@ def load_camera_yaml(path: str | os.PathLike[str], frame_id: str = "") -> Camera
             doc = yaml.safe_load(f)
     except yaml.YAMLError as exc:
         raise _yaml_error(path, f"not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _yaml_error(path, f"not UTF-8 text: {exc}") from None
     if not isinstance(doc, Mapping):
         kind = type(doc).__name__
         raise _yaml_error(path, f"expected a mapping of camera_info keys, got {kind}")
