@@ -204,7 +204,7 @@ def read_manifest(model_dir: str | Path | None = None) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
         if not isinstance(manifest, dict) or not isinstance(manifest.get("models", {}), dict):
             raise ValueError("not a manifest object")
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # Recursion: absurd nesting
         raise AssetError(
             f"model manifest {path} is unreadable ({e}); rebuild with: "
             f"{build_command(d)} --force"
