@@ -326,7 +326,11 @@ class Soak:
             problems = self.graph.stop_all()
             for p in self.extra.values():
                 p.terminate()
-                p.wait(10)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(10)
         self.check_crashes()
         self.executor.shutdown()
         self.node.destroy_node()
@@ -450,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "report.png"):  # never a previous run's report
         (out / stale).unlink(missing_ok=True)
+    # The Fast DDS profile `make` exports (16 MiB shared memory for images), also when run alone.
+    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(config_file("fastdds_shm.xml")))
     import domain_coordinator
 
     with domain_coordinator.domain_id() as domain_id:

@@ -12,6 +12,7 @@ import time
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
 from pose3d_msgs.msg import SkeletonArray
@@ -20,7 +21,7 @@ DEPTH = 100  # what a careless consumer might ask for: 100 full images held by D
 
 
 def main(argv: list[str]) -> int:
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # SIGINT/SIGTERM end it
     node = Node("soak_stalled_subscriber")
     qos = QoSProfile(depth=DEPTH, reliability=ReliabilityPolicy.RELIABLE)
     subs = [
