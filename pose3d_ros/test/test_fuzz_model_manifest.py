@@ -62,9 +62,15 @@ def _state(text: bytes) -> str:
     return "ok" if entry.get("sha256") == DIGEST else "corrupt"
 
 
-def _check(tmp_path_factory, text: bytes) -> None:
+@pytest.fixture(scope="module")
+def fake_model_dir(tmp_path_factory):
+    """One model folder whose manifest every example rewrites."""
     d = tmp_path_factory.mktemp("models")
     (d / MODELS[NAME].file).write_bytes(PAYLOAD)
+    return d
+
+
+def _check(d, text: bytes) -> None:
     (d / MANIFEST).write_bytes(text)
     state = _state(text)
     usable = state == "ok"
@@ -89,13 +95,13 @@ def _check(tmp_path_factory, text: bytes) -> None:
 )
 @example(cut=None, flips=[])
 @example(cut=None, flips=[(3, 0x80)])  # not UTF-8
-def test_damaged_manifests_verify_only_when_still_intact(tmp_path_factory, cut, flips) -> None:
+def test_damaged_manifests_verify_only_when_still_intact(fake_model_dir, cut, flips) -> None:
     data = bytearray(json.dumps(GOOD, indent=2).encode())
     for pos, xor in flips:
         data[pos % len(data)] ^= xor
     if cut is not None:
         data = data[: cut % (len(data) + 1)]
-    _check(tmp_path_factory, bytes(data))
+    _check(fake_model_dir, bytes(data))
 
 
 @settings(max_examples=150)
@@ -107,7 +113,7 @@ def test_damaged_manifests_verify_only_when_still_intact(tmp_path_factory, cut, 
 @example(path=(), value=[])
 @example(path=("models", NAME, "recipe_version"), value=True)  # True == 1 in Python
 def test_values_of_the_wrong_type_are_refused_with_an_asset_error(
-    tmp_path_factory, path, value
+    fake_model_dir, path, value
 ) -> None:
     doc = json.loads(json.dumps(GOOD))
     if not path:
@@ -117,11 +123,11 @@ def test_values_of_the_wrong_type_are_refused_with_an_asset_error(
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
-    _check(tmp_path_factory, json.dumps(doc).encode())
+    _check(fake_model_dir, json.dumps(doc).encode())
 
 
 @settings(max_examples=3)
 @given(depth=st.integers(10**5, 3 * 10**5))
-def test_absurdly_nested_json_is_an_asset_error(tmp_path_factory, depth) -> None:
+def test_absurdly_nested_json_is_an_asset_error(fake_model_dir, depth) -> None:
     """Found here: json's recursion limit raised RecursionError out of read_manifest."""
-    _check(tmp_path_factory, b"[" * depth)
+    _check(fake_model_dir, b"[" * depth)
