@@ -1,7 +1,7 @@
 """`make soak` (`python -m pose3d_tools.soak.runner`): 4 cameras at 30 Hz into 4 pose3d_nodes.
 
-Real footage (vtest.avi; camera 3 replays a short recording of it in a loop with /clock, so its
-pose3d_node runs on use_sim_time and sees the clock jump back at every loop), real DDS, one
+Real footage (vtest.avi; camera 3 replays a short recording of it in a loop with /clock and its
+pose3d_node runs on use_sim_time; the clock jump fault restarts that replay), real DDS, one
 process per node (the graph machinery of `make demo`: ProcessGraph on a private domain). One
 pose3d_node per camera: the multi-camera `cameras` parameter of pose3d_node had not landed when
 this was written. Faults are injected on a schedule (faults.py) and each one's recovery is
@@ -45,7 +45,7 @@ RATE_HZ = 30.0
 SAMPLE_PERIOD_S = 5.0
 STARTUP_TIMEOUT_S = 240.0
 SIM_CAMERA = 3  # replays a recording with /clock; its node runs on use_sim_time
-REPLAY_S = 20.0  # length of that recording: the clock jumps back every REPLAY_S
+REPLAY_S = 20.0  # length of that recording (looped with stamps going on; restarted: clock back)
 FAULT_MODEL = "htnet"  # the lifter of camera 0 raises on its FAULT_CALL-th inference
 FAULT_CALL = 150
 RSS_GOAL_PCT = 5.0
@@ -321,6 +321,8 @@ class Soak:
         try:
             results, end_t = self._run()
         finally:
+            self.check_crashes()  # before stopping: what exits from here on was asked to
+            self.expected_exit.update(self.procs)
             self._running = False
             self._spin.join(5)
             problems = self.graph.stop_all()
@@ -331,7 +333,6 @@ class Soak:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(10)
-        self.check_crashes()
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
@@ -340,7 +341,7 @@ class Soak:
     def _run(self) -> tuple[list[dict], float]:
         from pose3d_tools.soak import faults
 
-        bag = self.out_dir / "replay_bag"
+        bag = self.bag = self.out_dir / "replay_bag"
         write_replay_bag(bag, REPLAY_S, RATE_HZ)
         print(f"soak: starting {CAMERAS} pose3d_nodes (models load) ...", flush=True)
         for k in range(CAMERAS):
@@ -390,7 +391,10 @@ class Soak:
         baseline = rep.rss_baseline_s(duration)
         growth = {}
         for name, samples in self.stats.samples.items():
-            g = rep.rss_growth_pct([(s["t_s"], s["rss_mib"] * 2**20) for s in samples], baseline)
+            # A process started during the run (a restarted node) is measured from its own
+            # start + the same warm-up.
+            own = max(baseline, samples[0]["t_s"] + baseline) if samples[0]["t_s"] > 0 else baseline
+            g = rep.rss_growth_pct([(s["t_s"], s["rss_mib"] * 2**20) for s in samples], own)
             if g is not None:
                 growth[name] = round(g, 2)
         cameras = {}
