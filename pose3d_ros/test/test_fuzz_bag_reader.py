@@ -65,7 +65,7 @@ def _damaged_copy(src, dst, target: str, cut, flips) -> None:
     file.write_bytes(bytes(data))
 
 
-@settings(max_examples=80)
+@settings(max_examples=60)
 @given(
     storage=st.sampled_from(["mcap", "sqlite3"]),
     target=st.sampled_from(["data", "data", "metadata"]),
@@ -128,7 +128,7 @@ def _damaged(raw: bytes, damage) -> bytes:
     return bytes(data[: cut % (len(data) + 1)] if cut is not None else data)
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(
     storage=st.sampled_from(["mcap", "sqlite3"]),
     msgtype=st.sampled_from([IMAGE_TYPE, COMPRESSED_TYPE]),

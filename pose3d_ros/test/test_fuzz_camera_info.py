@@ -113,7 +113,7 @@ def _use_like_the_node(camera: CameraModel) -> None:
     )  # fmt: skip
 
 
-@settings(max_examples=250)
+@settings(max_examples=200)
 @given(camera_infos())
 @example(dict(width=640, height=480, k=[500.0, 0, 320, 0, 500, 240, 0, 0, 1], d=[0.0] * 5,
               r=[0.0] * 9, p=[0.0] * 12, distortion_model=""))  # zeros, no model: no distortion

@@ -106,7 +106,7 @@ def test_each_setting_accepts_its_own_type_in_range_or_says_why_not(case) -> Non
     assert type(checked) is field_type(s.field)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.lists(updates(), min_size=1, max_size=4))
 def test_updates_of_several_settings_apply_all_or_name_a_bad_one(batch) -> None:
     """with_values (a parameter update at run time): all applied, or SettingError naming one of
