@@ -18,6 +18,24 @@ recovery is checked: `pose3d_tools/soak/faults.py`.
 """
 
 
+NOTES = """
+How to read it: "published" counts the camera_info messages the soak saw (one per image), "in"
+the images the node received, "dropped" the frames replaced by a newer one before processing
+(never queued), "skipped" the refused ones (bad image, camera_info of another size). Latency is
+the arrival of a SkeletonArray in another process minus its image's stamp (camera 3: minus the
+moment /clock announced that stamp). "p95 flat": the last minute's p95 is within 1.5 x the
+second minute's. The run's full numbers, per process RSS/CPU/fds/threads every 5 s, are in the
+report; the plot (`report.png`) is beside it.
+
+Known from building the soak, not from this report: without the Fast DDS profile that `make`
+exports (`pose3d_ros/config/fastdds_shm.xml`), a pose3d_node restarted after SIGKILL received no
+image at all for 3 minutes in one trial run (Fast DDS shared memory after a killed process:
+eProsima/Fast-DDS#5469, #5053); with the profile it recovers as above. On SIGINT, a frame in
+flight can be counted as failed with `RCLError: publisher's context is invalid` (the worker
+publishes after the context shut down; exit code 0).
+"""
+
+
 def _held(value: bool | None) -> str:
     return {True: "yes", False: "**NO**", None: "not run"}[value]
 
@@ -58,14 +76,17 @@ def render(report: dict, source: str = "out/soak/report.json") -> str:
             f"published {c['frames_published']}, in {c['frames_in']}, processed "
             f"{c['frames_processed']}, dropped {c['frames_dropped']}, failed "
             f"{c['frames_failed']}, skipped {c['frames_skipped']}; latency p95 per minute (ms): "
-            f"{p95 or 'n/a'} |"
+            f"{p95 or 'n/a'}; rates in/out (Hz) seen {c.get('observed_publish_rate_hz')}/"
+            f"{c.get('observed_output_rate_hz')}, in /diagnostics "
+            f"{c.get('diagnostics_input_rate_hz_median')}/"
+            f"{c.get('diagnostics_output_rate_hz_median')} |"
         )
     for f in report["faults"]:
         lines.append(
             f"| Fault: {f['kind']} | at {f.get('t_s', 0):.0f} s | {_held(f['recovered'])} "
             f"(recovered) | {_cell(f['detail'])} |"
         )
-    lines.append("")
+    lines.append(NOTES)
     return "\n".join(lines)
 
 

@@ -402,6 +402,9 @@ class Soak:
             cam, node = f"cam{k}", f"pose3d_{k}"
             series = [v for _, v in obs.diag[node]]
             rates = sorted(float(v.get("input_rate_hz", 0)) for v in series[len(series) // 4 :])
+            out_rates = sorted(
+                float(v.get("output_rate_hz", 0)) for v in series[len(series) // 4 :]
+            )
             minutes = rep.latency_by_minute(obs.latency[cam])
             cameras[cam] = {
                 "node": node,
@@ -412,6 +415,10 @@ class Soak:
                 "observed_publish_rate_hz": round(obs.published[cam] / max(duration, 1e-6), 2),
                 "diagnostics_input_rate_hz_median": rates[len(rates) // 2] if rates else None,
                 "skeleton_messages": len(obs.arrivals[cam]),
+                "observed_output_rate_hz": round(len(obs.arrivals[cam]) / max(duration, 1e-6), 2),
+                "diagnostics_output_rate_hz_median": out_rates[len(out_rates) // 2]
+                if out_rates
+                else None,
                 "latency_ms_per_minute": minutes,
             }
         worst = max(growth.values()) if growth else None
