@@ -1,9 +1,10 @@
 """Fuzzing the node's message entry points with real sensor_msgs objects (in process, no DDS):
-ros.messages.image_msg_to_bgr, compressed_msg_to_bgr and camera_info_to_model, exactly as
-pose3d_node's callbacks call them. The cores are fuzzed in depth by ../test_fuzz_image_encoding.py,
-../test_fuzz_compressed_image.py and ../test_fuzz_camera_info.py; this checks that whatever the
-message types carry (array.array data, uint8 flags, uint32 sizes, fixed-size arrays) reaches
-them and fails only with the error types the node catches.
+ros.messages.image_msg_to_bgr, compressed_msg_to_bgr, camera_info_to_model and
+ros.depth_sync.depth_from_fields, exactly as pose3d_node's callbacks call them. The cores are
+fuzzed in depth by ../test_fuzz_image_encoding.py, ../test_fuzz_compressed_image.py and
+../test_fuzz_camera_info.py; this checks that whatever the message types carry (array.array
+data, uint8 flags, uint32 sizes, fixed-size arrays) reaches them and fails only with the error
+types the node catches.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from pose3d_ros.core.camera import DISTORTION_COEFFICIENTS, CameraInfoError
 from pose3d_ros.core.image_encoding import SUPPORTED_ENCODINGS, ImageEncodingError
+from pose3d_ros.ros.depth_sync import depth_from_fields
 from pose3d_ros.ros.messages import camera_info_to_model, compressed_msg_to_bgr, image_msg_to_bgr
 
 pytestmark = pytest.mark.timeout(120)
@@ -73,3 +75,28 @@ def test_camera_info_messages_give_a_model_or_camera_info_error(width, height, k
         return
     assert (camera.width, camera.height) == (width, height)
     camera.warnings()
+
+
+@settings(max_examples=100)
+@given(
+    height=st.integers(0, 12),
+    width=st.integers(0, 12),
+    padding=st.integers(0, 5),
+    encoding=st.sampled_from(["16UC1", "32FC1", "mono16", "bgr8", "16SC1"]),
+    is_bigendian=st.integers(0, 1),
+    data=st.binary(max_size=1200),
+)
+def test_depth_messages_give_a_depth_image_or_image_encoding_error(
+    height, width, padding, encoding, is_bigendian, data
+) -> None:
+    """pose3d_node's depth callback: anything but ImageEncodingError (DepthImageError is one)
+    would escape it."""
+    bpp = 2 if encoding in ("16UC1", "mono16", "16SC1") else 4
+    msg = Image(height=height, width=width, step=width * bpp + padding, encoding=encoding,
+                is_bigendian=is_bigendian, data=data)  # fmt: skip
+    try:
+        depth_from_fields(msg.height, msg.width, msg.encoding, msg.step, msg.data,
+                          msg.is_bigendian, max_pixels=MAX_PIXELS)  # fmt: skip
+    except ImageEncodingError:
+        return
+    assert encoding in ("16UC1", "32FC1") and len(data) >= height * msg.step
