@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
+from pose3d_msgs.msg import SkeletonArray
+from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import field_type, flat_settings
+from pose3d_ros.ros.messages import array_to_image_msg, camera_model_to_msg
 from pose3d_ros.ros.pose3d_node import Pose3DNodeSettings
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(300)]
@@ -79,7 +86,32 @@ def bad_parameter_sets(draw) -> list[tuple[str, object]]:
     return batch
 
 
-def test_bad_parameter_sets_are_refused_with_a_reason_and_the_node_keeps_answering(ros_graph):
+def _expect_skeletons(graph, image) -> None:
+    """Send the image (with a camera_info) until the node answers it on `skeletons`."""
+    node = graph.node
+    h, w = image.shape[:2]
+    camera = CameraModel.from_fov(w, h, 60.0)
+    image_pub = node.create_publisher(Image, "image", QoSProfile(depth=10))
+    info_pub = node.create_publisher(CameraInfo, "camera_info", QoSProfile(depth=10))
+    answers: list[SkeletonArray] = []
+    node.create_subscription(SkeletonArray, "skeletons", answers.append, 50)
+    msg = array_to_image_msg(image, "bgr8", Header())
+
+    def send_and_check() -> bool:
+        if not answers:
+            header = Header(stamp=node.get_clock().now().to_msg(), frame_id="cam")
+            info_pub.publish(camera_model_to_msg(camera, header))
+            msg.header = header
+            image_pub.publish(msg)
+            graph.spin_for(0.5)
+        return bool(answers)
+
+    graph.spin_until(send_and_check, ANSWER_S, "an answer on `skeletons`")
+
+
+def test_bad_parameter_sets_are_refused_with_a_reason_and_the_node_keeps_answering(
+    ros_graph, footage
+):
     ros_graph.start("pose3d_node")
     ros_graph.spin_until(
         lambda: ros_graph.lifecycle_state(NODE, STARTUP_S) == "active", STARTUP_S, "active"
@@ -122,3 +154,6 @@ def test_bad_parameter_sets_are_refused_with_a_reason_and_the_node_keeps_answeri
         assert a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)), name
     assert ros_graph.lifecycle_state(NODE, ANSWER_S) == "active"
     assert ros_graph.node.count_subscribers("image") == 1
+    image = cv2.imread(str(footage / "messi5.jpg"))
+    assert image is not None
+    _expect_skeletons(ros_graph, image)
