@@ -38,6 +38,7 @@ MODULE_KEYS = {
     "onnxruntime": "python3-onnxruntime-pip",
     "rosbags": "python3-rosbags-pip",
     "pytest": "python3-pytest",
+    "hypothesis": "python3-hypothesis",
     "tf2_ros": "tf2_ros_py",  # the Python tf2_ros module is the tf2_ros_py package
 }
 # Imported only inside functions of the TensorRT path, never needed on a CPU robot; none has a
