@@ -98,3 +98,15 @@ def test_reliability_doc_from_a_small_synthetic_report(tmp_path):
     assert "dropped 8090" in text and "150, 160" in text
     assert "| Fault: camera_stops_10s | at 45 s | yes (recovered) | a / b |" in text
     assert "| Fault: clock_jumps_backwards | at 0 s | not run (recovered) | no jump |" in text
+
+
+def test_cpu_per_minute():
+    samples = {
+        "pose3d_0": [{"t_s": 5, "cpu_pct": 50.0}, {"t_s": 10, "cpu_pct": 70.0}],
+        "pose3d_1": [{"t_s": 5, "cpu_pct": 30.0}, {"t_s": 10, "cpu_pct": 30.0}],
+        "video_source_0": [{"t_s": 65, "cpu_pct": 20.0}, {"t_s": 70, "cpu_pct": None}],
+    }
+    assert rep.cpu_per_minute(samples) == [
+        {"minute": 0, "pose3d": 90.0},
+        {"minute": 1, "video": 20.0},
+    ]

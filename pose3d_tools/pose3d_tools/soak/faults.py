@@ -17,6 +17,7 @@ from collections.abc import Callable
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 
+from pose3d_tools.soak import report as rep
 from pose3d_tools.soak.runner import FAULT_CALL, SIM_CAMERA
 
 CAMERA_STOP_S = 10.0
@@ -284,7 +285,8 @@ def end_checks(soak, end_t: float) -> list[dict]:
     else:
         growth = {}
         for name in ("stalled_subscriber", "video_source_0", "pose3d_0"):
-            g = _growth_since(soak.stats.samples.get(name, []), t_s + 20)
+            since = max(t_s + 20, rep.rss_baseline_s(end_t))  # after warm-up, as the goal
+            g = _growth_since(soak.stats.samples.get(name, []), since)
             growth[name] = None if g is None else round(g, 1)
         alive = soak.extra["stalled_subscriber"].poll() is None
         late = len(obs.arrivals_between("cam0", end_t - 30, end_t))
@@ -292,7 +294,7 @@ def end_checks(soak, end_t: float) -> list[dict]:
         out.append(_result(
             "subscriber_never_reads", ok,
             f"reliable depth-100 subscriber on /cam0/image + /cam0/skeletons, never spun, for "
-            f"{end_t - t_s:.0f} s: RSS growth % from 20 s after it started {growth}; "
+            f"{end_t - t_s:.0f} s: RSS growth % from {since:.0f} s {growth}; "
             f"cam0 skeleton messages in the last 30 s: {late}",
             t_s,
         ))  # fmt: skip

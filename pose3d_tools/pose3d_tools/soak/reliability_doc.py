@@ -86,6 +86,24 @@ def render(report: dict, source: str = "out/soak/report.json") -> str:
             f"| Fault: {f['kind']} | at {f.get('t_s', 0):.0f} s | {_held(f['recovered'])} "
             f"(recovered) | {_cell(f['detail'])} |"
         )
+    cpu = report.get("cpu_pct_per_minute") or []
+    if cpu:
+        per_min = "; ".join(
+            f"{r['minute']}: " + ", ".join(f"{k} {v:.0f}" for k, v in r.items() if k != "minute")
+            for r in cpu
+        )
+        lines.append(f"\nCPU the soak's processes got, % of one core per minute: {per_min}.")
+    load = [r["loadavg_1m"] for r in report.get("loadavg_1m") or []]
+    if load:
+        lines.append(
+            f"Machine load average (1 min) during the run: {min(load):.1f} .. {max(load):.1f}."
+        )
+    if report.get("observer_rss_growth_pct") is not None:
+        lines.append(
+            "The soak's own process (keeps every sample) grew "
+            f"{report['observer_rss_growth_pct']} %"
+            " (not held to the goal)."
+        )
     lines.append(NOTES)
     return "\n".join(lines)
 

@@ -90,6 +90,27 @@ def frame_counts(published: int, diag_series: Sequence[dict[str, int]]) -> dict[
     return out
 
 
+def cpu_per_minute(samples: dict[str, list[dict]]) -> list[dict]:
+    """Per minute: the mean CPU (% of one core) each kind of process got, summed over the
+    processes of that kind (pose3d, video, ...): a fall with an unchanged workload means other
+    work on the machine took the cores."""
+    sums: dict[int, dict[str, float]] = {}
+    times: dict[int, set[float]] = {}
+    for name, rows in samples.items():
+        kind = name.split("_")[0]
+        for r in rows:
+            if r.get("cpu_pct") is None:
+                continue
+            m = int(r["t_s"] // 60)
+            sums.setdefault(m, {}).setdefault(kind, 0.0)
+            sums[m][kind] += r["cpu_pct"]
+            times.setdefault(m, set()).add(r["t_s"])
+    return [
+        {"minute": m, **{k: round(v / len(times[m]), 1) for k, v in sorted(sums[m].items())}}
+        for m in sorted(sums)
+    ]
+
+
 def plot(report: dict, series: dict, path: Path) -> None:
     """Latency (every message, per camera) and RSS (every process) over time, one PNG."""
     import matplotlib

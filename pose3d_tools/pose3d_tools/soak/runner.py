@@ -49,6 +49,7 @@ REPLAY_S = 20.0  # length of that recording (looped with stamps going on; restar
 FAULT_MODEL = "htnet"  # the lifter of camera 0 raises on its FAULT_CALL-th inference
 FAULT_CALL = 150
 RSS_GOAL_PCT = 5.0
+OBSERVER = "soak_observer"  # this process: sampled, not held to the RSS goal (keeps all samples)
 P95_FLAT_FACTOR = 1.5  # last minute's p95 within this factor of minute 2's (or the first full)
 
 
@@ -151,8 +152,11 @@ class ProcStats:
         self.samples: dict[str, list[dict]] = {}
         self._cpu: dict[str, tuple[float, float]] = {}
         self._tick = os.sysconf("SC_CLK_TCK")
+        self.machine: list[dict] = []  # load average: other work on the machine shows here
 
     def sample(self, t: float, procs: dict[str, int]) -> None:
+        load1 = float(Path("/proc/loadavg").read_text().split()[0])
+        self.machine.append({"t_s": round(t, 1), "loadavg_1m": load1})
         for name, pid in procs.items():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -287,7 +291,7 @@ class Soak:
         for name, p in self.extra.items():
             if p.poll() is None:
                 out[name] = p.pid
-        out["soak_observer"] = os.getpid()
+        out[OBSERVER] = os.getpid()
         return out
 
     def check_crashes(self) -> None:
@@ -391,6 +395,8 @@ class Soak:
         baseline = rep.rss_baseline_s(duration)
         growth = {}
         for name, samples in self.stats.samples.items():
+            if name == OBSERVER:
+                continue  # the measuring process keeps every sample: grows with the duration
             # A process started during the run (a restarted node) is measured from its own
             # start + the same warm-up.
             own = max(baseline, samples[0]["t_s"] + baseline) if samples[0]["t_s"] > 0 else baseline
@@ -438,6 +444,9 @@ class Soak:
             "rss_growth_pct": worst,
             "rss_growth_pct_per_process": growth,
             "rss_baseline_s": baseline,
+            "observer_rss_growth_pct": _observer_growth(self.stats.samples.get(OBSERVER), baseline),
+            "cpu_pct_per_minute": rep.cpu_per_minute(self.stats.samples),
+            "loadavg_1m": self.stats.machine,
             "latency_ms": {cam: c["latency_ms_per_minute"] for cam, c in cameras.items()},
             "per_camera": cameras,
             "faults": faults_done,
@@ -454,6 +463,13 @@ class Soak:
             "latency_p95_flat_per_camera": p95_flat,
         }
         return report
+
+
+def _observer_growth(samples: list[dict] | None, baseline: float) -> float | None:
+    if not samples:
+        return None
+    g = rep.rss_growth_pct([(s["t_s"], s["rss_mib"] * 2**20) for s in samples], baseline)
+    return None if g is None else round(g, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
