@@ -55,6 +55,13 @@ from pose3d_tools import FOOTAGE_DIR
 from pose3d_tools.bag_recorder import BagRecorder
 
 DEFAULT_INPUT = FOOTAGE_DIR / "vtest.avi"
+# vtest.avi's camera looks down on a flat square, but nothing about it is known. The demo places
+# people on an ASSUMED floor (camera optical frame: up normal, camera height in m), said on
+# screen: the plane fitted once to the size-prior ankle positions of 300 frames under the 60 deg
+# field-of-view assumption, i.e. it assumes people of average size (camera 5.6 m above the
+# square, looking 24 deg down). It shows the floor mode at work, it does not measure it (that is
+# `make eval`'s S9/S11 figure).
+VTEST_FLOOR = (-0.063, -0.910, -0.409, 5.58)
 IMAGE_BUFFER = 64  # images kept while waiting for their skeletons (bounded)
 JPEG_QUALITY = 85  # the bag's input images: ~10x smaller than raw, artefacts invisible at 768x576
 
@@ -92,6 +99,8 @@ class DemoObserver:
         self.latencies_ms: list[float] = []
         self.diagnostics: dict[str, str] = {}
         self.view: SceneView | None = None
+        self.placements: dict[str, int] = {}  # people per placement constraint
+        self.caption = ""  # drawn on every video frame (the demo's assumptions)
         self.writer: cv2.VideoWriter | None = None
         node.create_subscription(Image, IMAGE_TOPIC, self._on_image, QoSProfile(depth=50))
         node.create_subscription(
@@ -123,6 +132,9 @@ class DemoObserver:
         observed = [p for p in poses if p.observed.any()]
         self.skeletons += len(observed)
         self.ids.update(p.track_id for p in observed if p.state == TrackState.CONFIRMED)
+        for p in observed:
+            key = p.placement or "none"
+            self.placements[key] = self.placements.get(key, 0) + 1
         self.tentative_ids.update(p.track_id for p in observed if p.state == TrackState.TENTATIVE)
         image = self.images.get(stamp)
         if image is None:
@@ -133,6 +145,12 @@ class DemoObserver:
             h = image.shape[0]
             self.view = SceneView(width=round(h * 4 / 3), height=h, depth_range=(0.5, 20.0))
         panel = side_by_side(draw_poses_2d(image, poses), self.view.render(poses))
+        if self.caption:
+            on_floor = sum(p.placement == "floor" for p in observed)
+            text = f"{self.caption}; on the floor now: {on_floor} of {len(observed)}"
+            for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # outlined, readable
+                cv2.putText(panel, text, (8, panel.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.5, colour, width, cv2.LINE_AA)
         if self.writer is None:
             h, w = panel.shape[:2]
             self.writer = cv2.VideoWriter(
@@ -162,7 +180,26 @@ def demo_specs(args: argparse.Namespace) -> list[NodeSpec]:
     }
     if args.rate > 0:
         source["rate"] = float(args.rate)
-    return demo_graph(source)
+    return demo_graph(source, pose3d_parameters=floor_parameters(demo_floor(args)))
+
+
+def demo_floor(args: argparse.Namespace) -> tuple[float, float, float, float] | None:
+    """The floor plane the demo assumes: --floor, else VTEST_FLOOR for the default clip only."""
+    if getattr(args, "no_floor", False):
+        return None
+    if getattr(args, "floor", None):
+        return tuple(float(v) for v in args.floor)  # type: ignore[return-value]
+    return VTEST_FLOOR if Path(args.input) == DEFAULT_INPUT else None
+
+
+def floor_parameters(plane: tuple[float, float, float, float] | None) -> dict[str, object]:
+    """pose3d_node's static floor-plane parameters for ``plane`` (normal x, y, z; height m)."""
+    if plane is None:
+        return {}
+    nx, ny, nz, d = plane
+    prefix = "pipeline.placement.floor."
+    return {prefix + "enabled": True, prefix + "normal_x": nx, prefix + "normal_y": ny,
+            prefix + "normal_z": nz, prefix + "distance_m": d}
 
 
 def run_demo(args: argparse.Namespace) -> dict:
@@ -184,6 +221,10 @@ def run_demo(args: argparse.Namespace) -> dict:
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         observer = DemoObserver(node, out_dir, fps=args.video_fps)
+        plane = demo_floor(args)
+        if plane is not None:
+            observer.caption = (f"ASSUMED floor: camera {plane[3]:.1f} m above a flat floor, "
+                                f"up = ({plane[0]:.2f}, {plane[1]:.2f}, {plane[2]:.2f})")
         specs = {spec.name: spec for spec in demo_specs(args)}
         source_spec = specs.pop("video_source")
         try:
@@ -237,6 +278,9 @@ def run_demo(args: argparse.Namespace) -> dict:
     summary = {
         "input": str(args.input),
         "camera": f"ASSUMED {args.fov:g} deg horizontal field of view (no calibration)",
+        "floor": (f"ASSUMED plane {list(demo_floor(args))} (up normal in the camera optical "
+                  "frame, camera height m)" if demo_floor(args) else None),
+        "placements": dict(sorted(observer.placements.items())),  # people per constraint
         "frames_in": observer.frames_in,
         "frames_processed": observer.frames_processed,
         "frames_dropped": int(diag.get("frames_dropped", 0)),
@@ -267,6 +311,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="source rate (0 = the file's)")
     parser.add_argument("--max-frames", type=int, default=0, help="0 = the whole clip")
     parser.add_argument("--video-fps", type=float, default=10.0)
+    parser.add_argument("--floor", type=float, nargs=4, metavar=("NX", "NY", "NZ", "D"),
+                        help="floor plane for placement (camera optical frame up normal, camera "
+                        "height m); default: an assumed plane for vtest.avi only")
+    parser.add_argument("--no-floor", action="store_true", help="size prior only")
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:
@@ -305,6 +353,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "tracks",
             "fps_processed",
             "latency_ms",
+            "placements",
             "stages_ms",
             "backend",
         )

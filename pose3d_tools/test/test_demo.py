@@ -41,6 +41,9 @@ def test_demo_bag_holds_the_input_as_jpeg_beside_the_skeletons(tmp_path):
     )
     summary = run_demo(args)
     assert summary["frames_in"] == FRAMES, summary
+    # vtest's assumed floor reaches pose3d_node: people walking on the square stand on it.
+    assert summary["floor"].startswith("ASSUMED plane"), summary
+    assert summary["placements"].get("floor", 0) > 0, summary
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
     with AnyReader([tmp_path / "bag"], default_typestore=project_typestore()) as reader:

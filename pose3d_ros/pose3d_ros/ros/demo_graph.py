@@ -39,12 +39,14 @@ class NodeSpec:
 
 
 def demo_graph(
-    source_parameters: Mapping[str, Any], common_parameters: Mapping[str, Any] | None = None
+    source_parameters: Mapping[str, Any],
+    common_parameters: Mapping[str, Any] | None = None,
+    pose3d_parameters: Mapping[str, Any] | None = None,
 ) -> list[NodeSpec]:
     """The demo's nodes in start order (the video source last: it starts the clock running).
 
     `source_parameters` are video_source's (input, fov, rate, ...); `common_parameters` go to
-    every node (e.g. use_sim_time).
+    every node (e.g. use_sim_time); `pose3d_parameters` only to pose3d_node (e.g. a floor plane).
     """
     common = dict(common_parameters or {})
     camera = (("image", IMAGE_TOPIC), ("camera_info", CAMERA_INFO_TOPIC))
@@ -59,6 +61,7 @@ def demo_graph(
                 "publish_markers": False,
                 "publish_debug_image": True,
                 "rep155": True,
+                **dict(pose3d_parameters or {}),
                 **common,
             },
             remappings=(*camera, ("skeletons", SKELETONS_TOPIC)),
