@@ -2,6 +2,18 @@
 
 import numpy as np
 
+from pose3d_ros.core.camera import CameraModel
+
+# A 640x480 camera with strong plumb_bob distortion, for placement tests that go through the
+# real undistortion (values like a webcam's calibration).
+DISTORTED_CAMERA = CameraModel(
+    640,
+    480,
+    K=np.array([[505.0, 0.0, 318.5], [0.0, 498.0, 241.25], [0.0, 0.0, 1.0]]),
+    D=np.array([-0.25, 0.08, 1e-3, -5e-4, -0.01]),
+    distortion_model="plumb_bob",
+)
+
 # Human3.6M-17 pose in metres around the pelvis (x right, y down, z forward), arms apart.
 SKELETON_H36M17 = np.array(
     [

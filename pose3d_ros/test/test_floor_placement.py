@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 import pytest
-from known_poses import SKELETON_H36M17
+from known_poses import DISTORTED_CAMERA, SKELETON_H36M17
 
-from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.floor import floor_from_transform
 from pose3d_ros.core.parameters import build_settings
 from pose3d_ros.stages.placement import (
@@ -26,13 +25,7 @@ from pose3d_ros.stages.placement import (
     skeleton_stature,
 )
 
-CAMERA = CameraModel(
-    640,
-    480,
-    K=np.array([[505.0, 0.0, 318.5], [0.0, 498.0, 241.25], [0.0, 0.0, 1.0]]),
-    D=np.array([-0.25, 0.08, 1e-3, -5e-4, -0.01]),
-    distortion_model="plumb_bob",
-)
+CAMERA = DISTORTED_CAMERA
 CAMERA_HEIGHT_M = 1.3
 PITCH_DEG = 10.0  # looking down
 # Level optical frame (x right, y down, z forward) -> floor frame (x forward, y left, z up).

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from known_poses import SKELETON_H36M17
+from known_poses import DISTORTED_CAMERA, SKELETON_H36M17
 
-from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import build_settings
 from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.placement import (
@@ -19,13 +18,7 @@ from pose3d_ros.stages.placement import (
     place_root_from_pixels,
 )
 
-CAMERA = CameraModel(
-    640,
-    480,
-    K=np.array([[505.0, 0.0, 318.5], [0.0, 498.0, 241.25], [0.0, 0.0, 1.0]]),
-    D=np.array([-0.25, 0.08, 1e-3, -5e-4, -0.01]),
-    distortion_model="plumb_bob",
-)
+CAMERA = DISTORTED_CAMERA
 SKELETON = SKELETON_H36M17
 ROOTS = [np.array([0.3, -0.1, 3.0]), np.array([-1.2, 0.4, 6.5])]
 

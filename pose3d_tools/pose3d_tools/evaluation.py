@@ -169,20 +169,42 @@ def evaluate_predictions(pred: np.ndarray, gt: np.ndarray, runs: np.ndarray) -> 
     }
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = None,
-                        name: str | None = None) -> list[dict[str, Any]]:
-    """Evaluate one checkpoint under every ``cfg.inputs`` protocol; returns full records."""
+@dataclass
+class EvalInputs:
+    """What every evaluation of a checkpoint starts from (lifter evaluation, placement_eval)."""
+
+    model: Any  # the lifter, eval mode
+    ckpt: dict[str, Any]
+    name: str  # the training config's name, else the file stem
+    frames: int  # window length T
+    out_idx: int  # the frame the runtime reads
+    poses: dict  # test split, subject -> clip -> (N, 17, 3)
+    cameras: dict[str, Camera]
+
+
+def load_eval_inputs(checkpoint: str | os.PathLike, cfg: EvalConfig,
+                     name: str | None = None) -> EvalInputs:
+    """The lifter of ``checkpoint`` (with ``cfg.threads`` torch threads), the test poses and the
+    real cameras."""
     import torch
 
     from pose3d_tools.training import load_lifter, model_frames, output_index
 
-    cfg = cfg or EvalConfig()
     torch.set_num_threads(max(1, cfg.threads))
     model, ckpt = load_lifter(checkpoint)
-    frames, out_idx = model_frames(model), output_index(model)
     name = name or (ckpt.get("train_config") or {}).get("name") or Path(checkpoint).stem
-    poses = load_split("test", cfg.data_dir, cfg.subjects)
-    cameras = load_h36m_cameras(cfg.data_dir)
+    return EvalInputs(model, ckpt, name, model_frames(model), output_index(model),
+                      load_split("test", cfg.data_dir, cfg.subjects),
+                      load_h36m_cameras(cfg.data_dir))
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = None,
+                        name: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate one checkpoint under every ``cfg.inputs`` protocol; returns full records."""
+    cfg = cfg or EvalConfig()
+    inp = load_eval_inputs(checkpoint, cfg, name)
+    model, ckpt, name = inp.model, inp.ckpt, inp.name
+    frames, out_idx, poses, cameras = inp.frames, inp.out_idx, inp.poses, inp.cameras
     records = []
     for input_2d in cfg.inputs:
         t0 = time.time()

@@ -36,7 +36,6 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -163,22 +162,20 @@ def evaluate_placement(checkpoint: str | os.PathLike, cfg=None,
     ``cfg`` is the lifter evaluation's :class:`pose3d_tools.evaluation.EvalConfig` (runs,
     subjects, noise, seed); ``pcfg`` the modes, bodies and 2D inputs evaluated here.
     """
-    import torch
-
-    from pose3d_tools.data.cameras import load_h36m_cameras
-    from pose3d_tools.data.h36m import load_split
-    from pose3d_tools.evaluation import EvalConfig, make_eval_set, predict, training_cost
-    from pose3d_tools.training import load_lifter, model_frames, output_index
+    from pose3d_tools.evaluation import (
+        EvalConfig,
+        load_eval_inputs,
+        make_eval_set,
+        predict,
+        training_cost,
+    )
 
     cfg = cfg or EvalConfig()
     pcfg = pcfg or PlacementEvalConfig()
     settings = pcfg.settings or PlacementSettings()
-    torch.set_num_threads(max(1, cfg.threads))
-    model, ckpt = load_lifter(checkpoint)
-    frames, out_idx = model_frames(model), output_index(model)
-    name = name or (ckpt.get("train_config") or {}).get("name") or Path(checkpoint).stem
-    poses = load_split("test", cfg.data_dir, cfg.subjects)
-    cameras = load_h36m_cameras(cfg.data_dir)
+    inp = load_eval_inputs(checkpoint, cfg, name)
+    model, ckpt, name = inp.model, inp.ckpt, inp.name
+    frames, out_idx, poses, cameras = inp.frames, inp.out_idx, inp.poses, inp.cameras
     records = []
     for bodies in pcfg.bodies:
         for input_2d in pcfg.inputs:

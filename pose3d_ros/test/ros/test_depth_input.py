@@ -24,9 +24,7 @@ from test_pose3d_node import (  # the node tests' DDS helpers
     WARNING_S,
     Peer,
     _image,
-    _shared_memory_for_images,  # noqa: F401  (autouse fixture: shared-memory transport)
     _warnings,
-    messi,  # noqa: F401  (fixture: messi5.jpg)
 )
 
 from pose3d_ros.core.camera import CameraModel
@@ -103,7 +101,8 @@ def test_depth_message_fields_are_checked():
 
 
 @pytest.mark.ros
-def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, messi):  # noqa: F811
+@pytest.mark.usefixtures("shared_memory_for_images")
+def test_depth_topic_places_the_player_and_bad_depth_is_survived(ros_graph, messi):
     proc = ros_graph.start(
         "pose3d_node", "-p", "depth_input.enabled:=true", "-p", "depth_input.slop_s:=0.05"
     )

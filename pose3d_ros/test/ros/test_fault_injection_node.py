@@ -7,23 +7,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_pose3d_node import (  # noqa: F401  (the autouse fixture applies here too)
+from test_pose3d_node import (
     WARNING_S,
     Peer,
     _image,
-    _shared_memory_for_images,
-    messi,
 )
 
 from pose3d_ros.backends.fault_injection import ENV_VAR
 from pose3d_ros.core.camera import CameraModel
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("shared_memory_for_images")]
 
 FAIL_AT = 3  # the lifter's third inference raises
 
 
-def test_model_raising_on_one_frame(ros_graph, messi):  # noqa: F811
+def test_model_raising_on_one_frame(ros_graph, messi):
     ros_graph.env[ENV_VAR] = f"htnet:{FAIL_AT}"
     proc = ros_graph.start("pose3d_node")
     peer = Peer(ros_graph)

@@ -18,21 +18,19 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from test_pose3d_node import (  # noqa: F401  (the autouse fixture applies here too)
+from test_pose3d_node import (
     DELIVERY_S,
     NODE,
     STARTUP_S,
     Peer,
     _image,
-    _shared_memory_for_images,
-    messi,
 )
 
 from pose3d_msgs.msg import Skeleton
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.stages.placement import ANKLE_HEIGHT_FRAC, skeleton_stature
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("shared_memory_for_images")]
 
 SCALE = 1.10
 UP = np.array([0.0, -0.96, -0.28])  # a camera pitched down by about 16 deg (unit: 0.96^2+0.28^2)
@@ -47,7 +45,7 @@ def _root(skeleton) -> np.ndarray:
     return np.array([skeleton.root.x, skeleton.root.y, skeleton.root.z])
 
 
-def test_static_floor_parameters_place_messi_on_the_floor(ros_graph, messi):  # noqa: F811
+def test_static_floor_parameters_place_messi_on_the_floor(ros_graph, messi):
     # Detector on every frame: the same picture then gives the same 2D and the same lifted pose
     # every time (tracked crops would move the keypoints, and the ankles' height, a little).
     proc = ros_graph.start("pose3d_node", "-p", "pipeline.detect_every:=1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 
-import cv2
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
@@ -29,11 +28,6 @@ STARTUP_S = 90.0  # imports + three ONNX models on two busy cores
 ANSWER_S = 45.0
 
 
-@pytest.fixture(scope="module")
-def messi(footage):
-    image = cv2.imread(str(footage / "messi5.jpg"))
-    assert image is not None
-    return image
 
 
 class Camera:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,9 +37,8 @@ from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.ros.markers import NS_JOINTS
 from pose3d_ros.ros.messages import array_to_image_msg, camera_model_to_msg
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("shared_memory_for_images")]
 
-SHM_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.xml"
 NODE = "pose3d"
 STARTUP_S = 90.0  # imports + three ONNX models on two busy cores
 ANSWER_S = 45.0  # one frame through the pipeline, with re-sends
@@ -84,20 +82,6 @@ def vtest_depth_band(fx: float) -> tuple[float, float]:
 BURST_FRAMES = 60
 BURST_RATE_HZ = 30.0
 WARM_FRAMES = 6  # more than detect_every: the fastest frames (tracked crops) are among them
-
-
-@pytest.fixture(autouse=True)
-def _shared_memory_for_images(monkeypatch):
-    """The Fast DDS profile `make test` and `make demo` load: best-effort images are not lost."""
-    if "FASTRTPS_DEFAULT_PROFILES_FILE" not in os.environ:
-        monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", str(SHM_PROFILE))
-
-
-@pytest.fixture(scope="module")
-def messi(footage) -> np.ndarray:
-    image = cv2.imread(str(footage / "messi5.jpg"))
-    assert image is not None
-    return image  # 548x342, one player
 
 
 # --- helpers ------------------------------------------------------------------------------

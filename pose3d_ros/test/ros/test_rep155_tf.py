@@ -8,11 +8,8 @@ published skeletons and from the transform this test published, never from the n
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -29,28 +26,14 @@ from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.ros.messages import array_to_image_msg, camera_model_to_msg
 from pose3d_ros.stages.placement import ANKLE_HEIGHT_FRAC, skeleton_stature
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("shared_memory_for_images")]
 
-SHM_PROFILE = Path(__file__).resolve().parents[2] / "config" / "fastdds_shm.xml"
 STARTUP_S = 90.0  # imports + three ONNX models on two busy cores
 ANSWER_S = 60.0
 FRAME_ID = "rep155_cam_optical"
 FLOOR_FRAME = "base_footprint"
 CAMERA_HEIGHT_M = 1.25
 TILT_DOWN_DEG = 20.0
-
-
-@pytest.fixture(autouse=True)
-def _shared_memory_for_images(monkeypatch):
-    if "FASTRTPS_DEFAULT_PROFILES_FILE" not in os.environ:
-        monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", str(SHM_PROFILE))
-
-
-@pytest.fixture(scope="module")
-def messi(footage) -> np.ndarray:
-    image = cv2.imread(str(footage / "messi5.jpg"))
-    assert image is not None
-    return image  # 548x342, one player
 
 
 def _key(stamp) -> tuple[int, int]:

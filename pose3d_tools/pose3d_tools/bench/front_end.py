@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from pose3d_tools import REPO_ROOT
+from pose3d_tools.bench.machine import machine_facts
 from pose3d_tools.bench.posture_set import OUT_DIR, PostureImage, images
 
 MEDIAPIPE_PYTHON = REPO_ROOT / ".venv-mediapipe" / "bin" / "python"
@@ -271,12 +271,7 @@ def benchmark(
         "oks": f"12 limb joints, COCO sigmas; hit = OKS >= {OKS_HIT}",
         "pose3d": f"PosePipeline of this checkout, threads={threads}, reset per image",
         "mediapipe": mp_note,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg(),
-        },
+        "machine": machine_facts(load_start),
         "categories": {
             c: {
                 fe: summarize([r for r in per_image if r["category"] == c], fe) for fe in front_ends

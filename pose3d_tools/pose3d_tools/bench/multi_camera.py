@@ -33,7 +33,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import sys
 import threading
 import time
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_tools import REPO_ROOT as ROOT
+from pose3d_tools.bench.machine import machine_facts
 
 FRAME_PERIOD_S = 0.1  # vtest.avi is 10 frames/s
 STREAM_OFFSET = 60  # frames between the streams' starts in the clip
@@ -300,15 +300,7 @@ def main() -> int:
         "what": "N camera streams of vtest.avi: separate pipelines+models per stream (N "
         "processes = N nodes) vs one process sharing models (with/without cross-camera "
         "batching); ratios are shared / separate, per round, median",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "onnxruntime": __import__("onnxruntime").__version__,
-            "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg(),
-            "seconds": round(time.time() - started, 1),
-        },
+        "machine": machine_facts(load_start, started),
         "settings": {
             **vars(args),
             "pipeline": "shipped defaults, backend onnxruntime, threads 0 (ONNX Runtime's own)",

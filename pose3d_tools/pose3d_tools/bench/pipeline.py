@@ -34,7 +34,6 @@ import argparse
 import functools
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -49,6 +48,7 @@ from pose3d_ros.core.parameters import flat_values
 from pose3d_ros.pipeline import PipelineSettings, PosePipeline
 from pose3d_tools import FOOTAGE_DIR as FOOTAGE
 from pose3d_tools import REPO_ROOT as ROOT
+from pose3d_tools.bench.machine import machine_facts
 
 WIDTH, HEIGHT = 640, 480
 FPS_GOAL, P95_GOAL_MS = 20.0, 80.0
@@ -403,16 +403,7 @@ def main() -> int:
 
     report = {
         "goal": f">= {FPS_GOAL:g} FPS and p95 <= {P95_GOAL_MS:g} ms, 1 person, 640x480",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "onnxruntime": __import__("onnxruntime").__version__,
-            "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg(),
-            "loadavg_per_round": loads,
-            "seconds": round(time.time() - started, 1),
-        },
+        "machine": machine_facts(load_start, started, loadavg_per_round=loads),
         "settings": {
             **vars(args),
             "defaults": DEFAULT.name,

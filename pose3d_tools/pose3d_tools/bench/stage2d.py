@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from pose3d_ros.stages.keypoints2d import (
     rois_from_keypoints,
 )
 from pose3d_tools import REPO_ROOT as ROOT
+from pose3d_tools.bench.machine import machine_facts
 
 
 def timed(fn, runs: int) -> dict[str, float]:
@@ -121,12 +121,7 @@ def main() -> int:
         "keypoint_model": args.model,
         "threads": args.threads,
         "frames": len(frames),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "loadavg_start": load_start,
-            "loadavg_end": os.getloadavg(),
-        },
+        "machine": machine_facts(load_start),
         "backend": estimator.backend.describe(),
         "results": results,
     }
