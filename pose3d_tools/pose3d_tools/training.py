@@ -510,9 +510,16 @@ class Trainer:
             loss = self.clr(self._tensor(fa), self._tensor(fb))
         else:
             feats, target, valid = self.synth.batch(rng, self.batch_size)
-            pred = self.model(self._tensor(feats))
-            loss = lifting_loss(pred, self._tensor(target), torch.from_numpy(valid),
-                                self.out_idx, self.cfg.optim)
+            target, valid = self._tensor(target), torch.from_numpy(valid)
+            if getattr(self.model, "recovery", True) is None:
+                # HoT's TPC-only variant predicts the kept frames only: supervise those.
+                pred, frames = self.model.forward_with_frames(self._tensor(feats))
+                target = target.gather(1, frames.reshape(*frames.shape, 1, 1).expand_as(pred))
+                valid = valid.gather(1, frames)
+                out_idx = int((frames[0] == self.out_idx).nonzero()[0, 0])
+            else:
+                pred, out_idx = self.model(self._tensor(feats)), self.out_idx
+            loss = lifting_loss(pred, target, valid, out_idx, self.cfg.optim)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.grad_clip > 0:
@@ -595,7 +602,8 @@ class Trainer:
         with torch.no_grad():
             for i in range(0, len(feats), 256):
                 pred = self.model(self._tensor(feats[i:i + 256])).numpy()
-                e = np.linalg.norm(pred[:, self.out_idx] - target[i:i + 256, self.out_idx], axis=-1)
+                read = pred[:, 0] if pred.shape[1] == 1 else pred[:, self.out_idx]
+                e = np.linalg.norm(read - target[i:i + 256, self.out_idx], axis=-1)
                 errs.append(e.mean(-1))
         return float(np.concatenate(errs).mean() * 1000)
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from torch import nn
 
+from .hot import HoTMixSTE, HoTMixSTEConfig
 from .htnet import HTNet, HTNetConfig
+from .mixste import MixSTE, MixSTEConfig
 from .nanohtnet import NanoHTNet, NanoHTNetConfig
 from .temporal_htnet import TemporalHTNet, TemporalHTNetConfig
 
@@ -21,6 +23,8 @@ LIFTERS: dict[str, tuple[type[nn.Module], type]] = {
     "htnet": (HTNet, HTNetConfig),
     "nanohtnet": (NanoHTNet, NanoHTNetConfig),
     "temporal_htnet": (TemporalHTNet, TemporalHTNetConfig),
+    "mixste": (MixSTE, MixSTEConfig),
+    "hot_mixste": (HoTMixSTE, HoTMixSTEConfig),
 }
 
 
