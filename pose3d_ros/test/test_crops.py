@@ -12,6 +12,8 @@ import pytest
 from pose3d_ros.backends.base import TensorSpec
 from pose3d_ros.stages import pose_detection as pd
 from pose3d_ros.stages.crops import (
+    camera_to_crop_axes,
+    crop_to_camera_axes,
     far_from_upright,
     roi_bounding_boxes,
     roi_transforms,
@@ -144,3 +146,20 @@ def test_far_from_upright_rois_are_retried_upright_in_the_same_batch():
     assert abs(kp.points[0, 0, 1] - 69.5) < 2  # the bright block's centre, in the image
     never = KeypointEstimator(_UprightLovingBackend(), KeypointSettings(upright_retry_deg=180.0))
     assert never.estimate_rois(img, rois).presence[0] < 0.2
+
+
+def test_crop_axes_follow_the_crop_pixel_directions():
+    for angle in (0.0, 0.3, np.pi / 2, -2.0):
+        m = roi_transforms(np.array([[100.0, 80.0, 64.0, angle]]), 64)[0]
+        crop_x_in_image = m[:, 0] / np.linalg.norm(m[:, 0])  # image direction of crop +x
+        crop_y_in_image = m[:, 1] / np.linalg.norm(m[:, 1])
+        for axis, want in ((crop_x_in_image, [1, 0]), (crop_y_in_image, [0, 1])):
+            v = np.array([axis[0], axis[1], 0.7])  # a camera-frame vector along that direction
+            got = camera_to_crop_axes(v, angle)
+            np.testing.assert_allclose(got, [want[0], want[1], 0.7], atol=1e-12)
+
+
+def test_crop_axes_round_trip():
+    p = np.random.default_rng(0).normal(size=(5, 17, 3))
+    np.testing.assert_allclose(crop_to_camera_axes(camera_to_crop_axes(p, 1.1), 1.1), p,
+                               atol=1e-12)

@@ -85,3 +85,23 @@ def far_from_upright(rois: np.ndarray, threshold_rad: float) -> np.ndarray:
     """(N,) bool: |angle| (wrapped to [-pi, pi)) above ``threshold_rad``."""
     a = np.array([abs(normalize_radians(float(x))) for x in np.asarray(rois)[:, 3]])
     return a > threshold_rad if len(a) else np.zeros(0, bool)
+
+
+def camera_to_crop_axes(points: np.ndarray, angle: float) -> np.ndarray:
+    """3D vectors (..., 3) in camera optical axes -> the axes of a crop rotated by ``angle``.
+
+    The crop's x axis is the image direction (cos a, sin a) and its y (down) is (-sin a, cos a)
+    (see :func:`roi_transforms`); z (forward) is unchanged. An image model looking at a rotated
+    crop sees the person in these axes; off-centre perspective is ignored.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    out = p.copy()
+    out[..., 0] = c * p[..., 0] + s * p[..., 1]
+    out[..., 1] = -s * p[..., 0] + c * p[..., 1]
+    return out
+
+
+def crop_to_camera_axes(points: np.ndarray, angle: float) -> np.ndarray:
+    """Inverse of :func:`camera_to_crop_axes`."""
+    return camera_to_crop_axes(points, -angle)

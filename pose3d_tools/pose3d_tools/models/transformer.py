@@ -51,7 +51,7 @@ class MultiHeadAttention(nn.Module):
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """(..., L, D) -> (..., H, L, Dh)."""
-        shape = x.shape[:-1] + (self.num_heads, self.head_dim)
+        shape = (*x.shape[:-1], self.num_heads, self.head_dim)
         return x.reshape(shape).transpose(-3, -2)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
@@ -65,7 +65,7 @@ class MultiHeadAttention(nn.Module):
             logits = logits + mask
         out = torch.matmul(logits.softmax(dim=-1), v)  # (..., H, Lq, Dh)
         out = out.transpose(-3, -2)
-        return self.proj(out.reshape(out.shape[:-2] + (-1,)))
+        return self.proj(out.reshape((*out.shape[:-2], -1)))
 
 
 class FeedForward(nn.Module):
