@@ -15,5 +15,6 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")
          + glob("config/*.xml")),
         (f"share/{PACKAGE}/lifters", glob("lifters/*.onnx") + glob("lifters/*.md")),
+        (f"share/{PACKAGE}/estimators", glob("estimators/*.onnx") + glob("estimators/*.md")),
     ],
 )

@@ -16,7 +16,8 @@ Where built 2D models are looked for, first match wins (a folder counts when it 
    README tells robot users to copy the models built on a PC.
 
 Shipped lifters live in ``lifters/`` of the package (source tree or installed share folder);
-``<model_dir>/lifters/<name>.onnx`` overrides a shipped one of the same name.
+``<model_dir>/lifters/<name>.onnx`` overrides a shipped one of the same name. The end-to-end
+image models (``pipeline.estimator: e2e``) are found the same way in ``estimators/``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ MODEL_DIR_ENV = "POSE3D_MODEL_DIR"
 ENGINE_DIR_ENV = "POSE3D_ENGINE_DIR"
 MANIFEST = "manifest.json"
 LIFTER_DIR = "lifters"
+ESTIMATOR_DIR = "estimators"  # end-to-end image -> 3D models
 # Bumped by the build recipes when the conversion changes; older builds are then refused.
 RECIPE_VERSION = 1
 BUILD_COMMAND = "pose3d-tools models build"
@@ -294,6 +296,48 @@ def lifter_path(model: str, model_dir: str | Path | None = None) -> Path:
         f"lifter {model!r} not found (looked in {', '.join(str(c.parent) for c in candidates)}; "
         f"shipped: {', '.join(shipped_lifters()) or 'none'}); export one with "
         f"`pose3d-tools export --checkpoint <name>.pt --output {candidates[0]}`"
+    )
+
+
+# -- end-to-end image models ----------------------------------------------------------------------
+def estimator_dirs(model_dir: str | Path | None = None) -> list[Path]:
+    """Where E2E image models are looked for: ``<model_dir>/estimators`` first, then the shipped
+    ones."""
+    return [find_model_dir(model_dir) / ESTIMATOR_DIR, *package_dirs(ESTIMATOR_DIR)]
+
+
+def shipped_estimators() -> list[str]:
+    """Names of the E2E image models shipped with the package."""
+    return sorted({p.stem for d in package_dirs(ESTIMATOR_DIR) for p in d.glob("*.onnx")})
+
+
+def estimator_path(model: str, model_dir: str | Path | None = None) -> Path:
+    """An E2E image model by name (``<model_dir>/estimators/<name>.onnx`` or a shipped one) or
+    .onnx path. An empty name is the shipped model when exactly one is shipped."""
+    path = Path(model).expanduser()
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise AssetError(f"E2E model {path} does not exist")
+        return path
+    shipped = shipped_estimators()
+    if not model:
+        if len(shipped) == 1:
+            model = shipped[0]
+        elif shipped:
+            raise AssetError(
+                f"several E2E models are shipped ({', '.join(shipped)}): name one in "
+                "pipeline.e2e.model (pose3d run: --e2e-model)"
+            )
+    candidates = [d / f"{model}.onnx" for d in estimator_dirs(model_dir)]
+    for candidate in candidates:
+        if model and candidate.is_file():
+            return candidate
+    wanted = f"E2E model {model!r} not found" if model else "no E2E model is shipped"
+    raise AssetError(
+        f"{wanted} (looked in {', '.join(str(c.parent) for c in candidates)}; "
+        f"shipped: {', '.join(shipped) or 'none'}); train and export one "
+        f"(`pose3d-tools export --checkpoint <name>.pt --output {candidates[0].parent}/<name>"
+        ".onnx`) and name it in pipeline.e2e.model, or use pipeline.estimator: lifter"
     )
 
 
