@@ -6,10 +6,11 @@ cameras and 2D inputs as the other placement modes. A depth camera registered to
 Human3.6M camera is simulated: its image is the depth (optical z) of a body made of capsules
 around the true skeleton's bones, in front of a wall, with sensor noise and holes.
 
-Body: capsules (segment + radius) between joints, radii of an average adult (thigh 0.07 m,
-hip girdle 0.09 m, chest and abdomen 0.12 m, shoulder girdle 0.06 m, upper arm 0.045 m, ...),
-so the surface in front of the hip joints is about 0.09 m and in front of the shoulders about
-0.06 m away: the joint-to-surface offset the fusion assumes (0.08 m) is *not* built in.
+Body: the capsules of ``body_shapes.BODY_CAPSULES`` (segment + radius) between joints, radii
+of an average adult (thigh 0.07 m, hip girdle 0.09 m, chest and abdomen 0.12 m, shoulder girdle
+0.06 m, upper arm 0.045 m, ...), so the surface in front of the hip joints is about 0.09 m and in
+front of the shoulders about 0.06 m away: the joint-to-surface offset the fusion assumes
+(0.08 m) is *not* built in.
 
 Noise (:class:`DepthNoise`, about 1 % of the distance): every pixel gets independent Gaussian
 noise (``pixel_rel`` x depth) plus a per-frame error common to the whole image (``frame_rel`` x
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.depth_fusion import (
     TORSO_JOINTS,
     DepthImage,
@@ -35,28 +35,7 @@ from pose3d_ros.stages.depth_fusion import (
     fuse_depth,
 )
 from pose3d_ros.stages.placement import Placement
-
-_J = H36M17.index
-# (joint a, joint b, radius m): an average adult as capsules.
-BODY_CAPSULES = (
-    ("r_hip", "l_hip", 0.09),  # hip girdle: the front of the pelvis and thighs
-    ("pelvis", "spine", 0.12),  # abdomen
-    ("spine", "thorax", 0.12),  # chest
-    ("l_shoulder", "r_shoulder", 0.06),  # shoulder girdle
-    ("thorax", "neck", 0.05),
-    ("neck", "head", 0.09),
-    ("r_hip", "r_knee", 0.07),
-    ("l_hip", "l_knee", 0.07),
-    ("r_knee", "r_ankle", 0.05),
-    ("l_knee", "l_ankle", 0.05),
-    ("l_shoulder", "l_elbow", 0.045),
-    ("r_shoulder", "r_elbow", 0.045),
-    ("l_elbow", "l_wrist", 0.035),
-    ("r_elbow", "r_wrist", 0.035),
-)
-_A = np.array([_J(a) for a, _, _ in BODY_CAPSULES])
-_B = np.array([_J(b) for _, b, _ in BODY_CAPSULES])
-_R = np.array([r for _, _, r in BODY_CAPSULES])
+from pose3d_tools.data.body_shapes import CAPSULE_A, CAPSULE_B, CAPSULE_R, capsule_depths
 
 
 @dataclass(frozen=True)
@@ -76,23 +55,7 @@ def body_depth(rays: np.ndarray, joints: np.ndarray) -> np.ndarray:
     parameter of a hit is its z); ``joints`` (17, 3) metres in the camera optical frame.
     """
     d = np.concatenate([rays, np.ones((len(rays), 1))], axis=1)  # (N, 3)
-    a, b, r2 = joints[_A], joints[_B], _R**2  # (K, 3), (K, 3), (K,)
-    length = np.linalg.norm(b - a, axis=1)
-    u = (b - a) / np.maximum(length, 1e-9)[:, None]
-    du, dd = d @ u.T, np.sum(d * d, axis=1)[:, None]  # (N, K), (N, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # Cylinder: |t m + n| = r, m = d - (d.u) u and n = -a + (a.u) u (n is normal to u).
-        au = np.sum(a * u, axis=1)
-        n = -a + au[:, None] * u
-        qa, qb = dd - du**2, d @ n.T
-        qc = np.sum(n * n, axis=1) - r2
-        t = (-qb - np.sqrt(qb**2 - qa * qc)) / qa
-        along = t * du - au
-        best = np.where((t > 0) & (along >= 0) & (along <= length), t, np.inf)
-        for centre in (a, b):  # spherical caps
-            dc = d @ centre.T
-            t = (dc - np.sqrt(dc**2 - dd * (np.sum(centre * centre, axis=1) - r2))) / dd
-            best = np.where((t > 0) & (t < best), t, best)
+    best = capsule_depths(d, joints[CAPSULE_A], joints[CAPSULE_B], CAPSULE_R)
     z = best.min(axis=1)
     return np.where(np.isfinite(z), z, np.nan)
 

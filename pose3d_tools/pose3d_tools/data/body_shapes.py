@@ -1,0 +1,152 @@
+"""The body as capsules around a Human3.6M-17 skeleton, and rays meeting them.
+
+One home for the body's shape: the synthetic depth images (``synthetic_depth``) and the rendered
+training images (``render``) both use these capsules and this ray-capsule intersection.
+
+A capsule is a segment ``a``-``b`` (metres) and a radius: the points within ``r`` of the segment.
+:data:`BODY_CAPSULES` are the radii of an average adult (stature about 1.70 m): thigh 0.07 m, hip
+girdle 0.09 m, chest and abdomen 0.12 m, shoulder girdle 0.06 m, upper arm 0.045 m, ... The
+rendered body adds :data:`EXTRA_PARTS` (flanks from the shoulders to the hips so the torso is
+wider than deep) and hands and feet beyond the end joints (:func:`body_parts`), which the
+skeleton has no joints for.
+
+Rays start at the camera centre with directions ``(x, y, 1)`` in the camera optical frame, so
+the ray parameter of a hit is its optical depth z (metres).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose3d_ros.core.skeletons import H36M17
+
+_J = H36M17.index
+REFERENCE_STATURE_M = 1.70  # the stature the radii below are for
+
+# (joint a, joint b, radius m): an average adult as capsules.
+BODY_CAPSULES = (
+    ("r_hip", "l_hip", 0.09),  # hip girdle: the front of the pelvis and thighs
+    ("pelvis", "spine", 0.12),  # abdomen
+    ("spine", "thorax", 0.12),  # chest
+    ("l_shoulder", "r_shoulder", 0.06),  # shoulder girdle
+    ("thorax", "neck", 0.05),
+    ("neck", "head", 0.09),
+    ("r_hip", "r_knee", 0.07),
+    ("l_hip", "l_knee", 0.07),
+    ("r_knee", "r_ankle", 0.05),
+    ("l_knee", "l_ankle", 0.05),
+    ("l_shoulder", "l_elbow", 0.045),
+    ("r_shoulder", "r_elbow", 0.045),
+    ("l_elbow", "l_wrist", 0.035),
+    ("r_elbow", "r_wrist", 0.035),
+)
+CAPSULE_A = np.array([_J(a) for a, _, _ in BODY_CAPSULES])
+CAPSULE_B = np.array([_J(b) for _, b, _ in BODY_CAPSULES])
+CAPSULE_R = np.array([r for _, _, r in BODY_CAPSULES])
+
+# Rendered body only: flanks (shoulder to hip), so the torso's outline is a trapezoid.
+EXTRA_PARTS = (
+    ("l_shoulder", "l_hip", 0.07),
+    ("r_shoulder", "r_hip", 0.07),
+)
+
+# Clothing regions of the rendered body.
+SKIN, HAIR, SHIRT, TROUSERS, SHOES = range(5)
+REGION_NAMES = ("skin", "hair", "shirt", "trousers", "shoes")
+HEAD_PART = 5  # index of ("neck", "head") in the part list: skin, hair on its top and back
+_REGIONS = (TROUSERS, SHIRT, SHIRT, SHIRT, SKIN, SKIN, TROUSERS, TROUSERS, TROUSERS, TROUSERS,
+            SHIRT, SHIRT, SHIRT, SHIRT, SHIRT, SHIRT)
+SHIN_PARTS = (8, 9)  # skin with shorts
+FOREARM_PARTS = (12, 13)  # skin with short sleeves
+# Hands (from the wrists along the forearms) and feet (from the ankles forwards and down).
+HAND_LENGTH, HAND_RADIUS = 0.085, 0.04
+FOOT_LENGTH, FOOT_DROP, FOOT_RADIUS = 0.14, 0.04, 0.045
+N_PARTS = len(BODY_CAPSULES) + len(EXTRA_PARTS) + 4
+
+
+@dataclass
+class BodyParts:
+    """Capsules of one rendered body, camera optical frame: ``a``, ``b`` (K, 3) metres, ``r``
+    (K,) metres, ``region`` (K,) clothing region; ``forward`` and ``up`` (3,) unit vectors of the
+    body (chest direction, pelvis-to-thorax) for textures and hair."""
+
+    a: np.ndarray
+    b: np.ndarray
+    r: np.ndarray
+    region: np.ndarray
+    forward: np.ndarray
+    up: np.ndarray
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girth: float = 1.0,
+               shorts: bool = False, short_sleeves: bool = False) -> BodyParts:
+    """The rendered body of a skeleton ``joints`` (17, 3) (metres, any frame in which
+    ``world_up`` (3,) is the vertical): the radii scaled by ``size`` (stature / 1.70 m) and
+    ``girth`` (1 = average build), hands and feet added beyond the end joints."""
+    j = np.asarray(joints, np.float64)
+    extra_a = np.array([_J(a) for a, _, _ in EXTRA_PARTS])
+    extra_b = np.array([_J(b) for _, b, _ in EXTRA_PARTS])
+    a = np.concatenate([j[CAPSULE_A], j[extra_a]])
+    b = np.concatenate([j[CAPSULE_B], j[extra_b]])
+    r = np.concatenate([CAPSULE_R, [p[2] for p in EXTRA_PARTS]]) * size * girth
+    region = np.array(_REGIONS, np.int64)
+    if shorts:
+        region[list(SHIN_PARTS)] = SKIN
+    if short_sleeves:
+        region[list(FOREARM_PARTS)] = SKIN
+    up = _unit(np.asarray(world_up, np.float64))
+    left = j[_J("l_hip")] - j[_J("r_hip")]
+    forward = _unit(np.cross(left, up))
+    hands_a = j[[_J("l_wrist"), _J("r_wrist")]]
+    hands_dir = _unit(hands_a - j[[_J("l_elbow"), _J("r_elbow")]])
+    feet_a = j[[_J("l_ankle"), _J("r_ankle")]]
+    feet_b = feet_a + size * (FOOT_LENGTH * forward - FOOT_DROP * up)
+    a = np.concatenate([a, hands_a, feet_a])
+    b = np.concatenate([b, hands_a + size * HAND_LENGTH * hands_dir, feet_b])
+    r = np.concatenate([r, np.full(2, HAND_RADIUS * size), np.full(2, FOOT_RADIUS * size)])
+    region = np.concatenate([region, [SKIN, SKIN, SHOES, SHOES]])
+    body_up = _unit(j[_J("thorax")] - j[_J("pelvis")])
+    return BodyParts(a, b, r, region, forward, body_up)
+
+
+def joint_radii(size: float = 1.0, girth: float = 1.0) -> np.ndarray:
+    """(17,) the largest radius of a capsule ending at each joint (metres): how far in front of
+    a joint its own surface is at most, for telling self-occlusion from the joint's own skin."""
+    out = np.zeros(17)
+    for a, b, r in BODY_CAPSULES + EXTRA_PARTS:
+        for name in (a, b):
+            out[_J(name)] = max(out[_J(name)], r)
+    return out * size * girth
+
+
+def capsule_depths(rays: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Optical depth (N, K) where each ray meets each capsule first; inf where it misses.
+
+    ``rays`` (N, 3) directions ``(x, y, 1)`` from the camera centre; ``a``, ``b`` (K, 3) segment
+    ends and ``r`` (K,) radii, metres, camera optical frame. A hit behind the camera is a miss.
+    """
+    d = np.asarray(rays, np.float64)
+    r2 = np.asarray(r, np.float64) ** 2
+    length = np.linalg.norm(b - a, axis=1)
+    u = (b - a) / np.maximum(length, 1e-9)[:, None]
+    du, dd = d @ u.T, np.sum(d * d, axis=1)[:, None]  # (N, K), (N, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Cylinder: |t m + n| = r, m = d - (d.u) u and n = -a + (a.u) u (n is normal to u).
+        au = np.sum(a * u, axis=1)
+        n = -a + au[:, None] * u
+        qa, qb = dd - du**2, d @ n.T
+        qc = np.sum(n * n, axis=1) - r2
+        t = (-qb - np.sqrt(qb**2 - qa * qc)) / qa
+        along = t * du - au
+        best = np.where((t > 0) & (along >= 0) & (along <= length), t, np.inf)
+        for centre in (a, b):  # spherical caps
+            dc = d @ centre.T
+            t = (dc - np.sqrt(dc**2 - dd * (np.sum(centre * centre, axis=1) - r2))) / dd
+            best = np.where((t > 0) & (t < best), t, best)
+    return best
