@@ -2,10 +2,19 @@
 
     path = export_onnx(build_lifter("nanohtnet"), "out/nanohtnet_t27.onnx")
 
-The graph has one input ``keypoints`` (B, T, 17, 3) and one output ``joints3d`` (B, T, 17, 3) with
-a dynamic batch axis (several people per call); T is fixed by the model. The exporter is the
-classic TorchScript one (``dynamo=False``): the dynamo exporter needs ``onnxscript``, which is not
-installed here.
+The graph has one input ``keypoints`` (B, T, 17, 3) and one output ``joints3d`` (B, T_out, 17, 3)
+with a dynamic batch axis (several people per call); T is fixed by the model. T_out = T for
+seq2seq lifters, 1 for seq2frame exports (HoT: only the frame the runtime reads is restored;
+its TPC-only variant always). Metadata: ``frames`` = T, ``output_frame`` = the window index the
+read pose describes (T-1 causal, T//2 centred), ``output_frames`` = T_out; a runtime reads
+output row ``output_frame`` when T_out = T, else row 0.
+
+HoT's token pruning is exported through :class:`TensorRTTokenPruning`: the same selection as
+``models.hot.TokenPruningCluster`` written with ops on the project's TensorRT allow-list
+(``pose3d_ros.backends.onnx_checks``). The PyTorch form exports TopK (kNN distances, top-k
+scores, the index sort), GatherElements (taking the kept frames) and Range, none of which are on
+the list. The exporter is the classic TorchScript one (``dynamo=False``): the dynamo exporter
+needs ``onnxscript``, which is not installed here.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .models.hot import HoTMixSTE, TokenPruningCluster
 
 INPUT_NAME = "keypoints"
 OUTPUT_NAME = "joints3d"
@@ -53,17 +64,107 @@ def example_input(frames: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
     return torch.cat([xy, conf], dim=-1)
 
 
+class TensorRTTokenPruning(nn.Module):
+    """HoT's Token Pruning Cluster as a (B, k, T) selection matrix, without TopK/GatherElements.
+
+    Same density x separation scores as :class:`TokenPruningCluster` (kNN distances by k + 1
+    rounds of ArgMin instead of TopK), then rank_i = number of frames scoring higher (ties: the
+    earlier frame ranks higher); frames with rank < k are kept and row p of the selection has a
+    1 at the p-th kept frame in time order (position by a MatMul with a triangular matrix, not a
+    sort). Selecting by MatMul with 0/1 weights is exact for finite features. No parameters.
+    """
+
+    def __init__(self, tpc: TokenPruningCluster, frames: int):
+        super().__init__()
+        self.kept_tokens, self.knn, self.force = tpc.kept_tokens, tpc.knn, tpc.force
+        t = torch.arange(frames)
+        self.register_buffer("order", t.to(torch.float32), persistent=False)  # (T,)
+        self.register_buffer("slots", torch.arange(tpc.kept_tokens, dtype=torch.float32)
+                             .reshape(-1, 1), persistent=False)  # (k, 1)
+        # before[j, i] = 1 when frame j < frame i (both as rows/cols of a (T, T) matrix)
+        self.register_buffer("before", (t.reshape(-1, 1) < t.reshape(1, -1)).to(torch.float32),
+                             persistent=False)
+
+    def scores(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Frame tokens (B, T, D) -> DPC-kNN centre scores (B, T), as TokenPruningCluster."""
+        b, t, d = tokens.shape
+        x = tokens / d ** 0.5
+        sq = (x * x).sum(-1)
+        dist2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * x @ x.transpose(-1, -2)).clamp_min(0)
+        dist = torch.sqrt(dist2 + 1e-12)
+        nearest, rest = [], dist2
+        for _ in range(self.knn + 1):  # ascending k + 1 smallest per row; the first is itself
+            pick = self.order == rest.argmin(-1, keepdim=True).to(torch.float32)  # (B, T, T)
+            nearest.append((rest * pick).sum(-1))
+            rest = torch.where(pick, torch.full_like(rest, 1e30), rest)
+        density = torch.exp(-torch.stack(nearest[1:], -1).mean(-1)) + self.order * 1e-6
+        denser = density.unsqueeze(-2) > density.unsqueeze(-1)
+        far = dist.flatten(1).max(-1).values.reshape(b, 1, 1).expand(b, t, t)
+        score = density * torch.where(denser, dist, far).min(-1).values
+        if self.force is not None:
+            score = score + (self.order == self.force).to(score.dtype) * 1e4
+        return score
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> selection (B, k, T): row p is one-hot at the p-th kept frame."""
+        score = self.scores(tokens)
+        s_i, s_j = score.unsqueeze(-1), score.unsqueeze(-2)  # [b, i, j]
+        higher = (s_j > s_i).to(score.dtype) + (s_j == s_i).to(score.dtype) * self.before
+        kept = (higher.sum(-1) < self.kept_tokens).to(score.dtype)  # (B, T), k ones
+        position = kept @ self.before  # number of kept frames before frame i
+        return kept.unsqueeze(1) * (position.unsqueeze(1) == self.slots).to(score.dtype)
+
+
+class TensorRTHoT(HoTMixSTE):
+    """HoTMixSTE with :class:`TensorRTTokenPruning` and kept frames taken by MatMul: the graph
+    that is exported (same weights, same outputs; checked by the export parity tests)."""
+
+    def __init__(self, model: HoTMixSTE, seq2frame: bool):
+        super().__init__(model.config)
+        self.load_state_dict(model.state_dict())
+        self.pruning = TensorRTTokenPruning(model.pruning, model.config.frames)
+        self.seq2frame = seq2frame
+        self.eval()
+
+    def encode_pruned(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        h = self.embed_tokens(x)
+        mask = self.time_mask if cfg.causal else None
+        for i in range(cfg.pruning_block):
+            h = self.spatial_temporal(h, i, mask)
+        b, t, j, d = h.shape
+        select = self.pruning(h.mean(dim=2))  # (B, k, T)
+        kept = (select @ self.pruning.order).to(torch.int64)  # (B, k) frame numbers, exact
+        h = (select @ h.reshape(b, t, j * d)).reshape(b, cfg.kept_tokens, j, d)
+        kept_mask = self._kept_mask(kept)
+        for i in range(cfg.pruning_block, cfg.depth):
+            h = self.spatial_temporal(h, i, kept_mask)
+        return h, kept
+
+
+def graph_model(model: nn.Module, seq2frame: bool = True) -> nn.Module:
+    """The module whose graph is exported: HoT as :class:`TensorRTHoT` (seq2frame: only the
+    read frame is restored; its TPC-only variant is seq2frame anyway), anything else as is."""
+    if isinstance(model, HoTMixSTE):
+        return TensorRTHoT(model, seq2frame)
+    return model
+
+
 def export_onnx(
     model: nn.Module,
     path: str | Path,
     frames: int | None = None,
     opset: int = 17,
     metadata: dict[str, str] | None = None,
+    seq2frame: bool = True,
 ) -> Path:
     """Export ``model`` to ONNX at ``path`` with a dynamic batch axis and metadata_props.
 
     ``frames`` defaults to ``model.config.frames``; a different value is only allowed when the
     model is frame-independent (HTNet). Extra ``metadata`` strings are added to metadata_props.
+    ``seq2frame``: a model that can restore only the read frame (HoT) is exported that way,
+    output (B, 1, 17, 3), what the node runs; False exports its full sequence. ``model``
+    itself is not changed.
     """
     import onnx
 
@@ -85,11 +186,13 @@ def export_onnx(
     dummy = example_input(frames, batch=2)[..., :in_channels]
     if dummy.shape[2] != num_joints:
         raise ValueError(f"model expects {num_joints} joints")
+    graph = graph_model(model, seq2frame)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # legacy-exporter deprecation / tracer warnings
+            out_frames = int(graph(dummy).shape[1])
             torch.onnx.export(
-                model,
+                graph,
                 (dummy,),
                 str(path),
                 input_names=[INPUT_NAME],
@@ -108,7 +211,8 @@ def export_onnx(
         if value.name in (INPUT_NAME, OUTPUT_NAME):
             dims = value.type.tensor_type.shape.dim
             channels = in_channels if value.name == INPUT_NAME else 3
-            for i, size in enumerate((None, frames, num_joints, channels)):
+            t = frames if value.name == INPUT_NAME else out_frames
+            for i, size in enumerate((None, t, num_joints, channels)):
                 if size is None:
                     dims[i].dim_param = "batch"
                 else:
@@ -122,6 +226,7 @@ def export_onnx(
         "output": OUTPUT_NAME,
         "input_description": INPUT_DESCRIPTION,
         "output_frame": str(getattr(model, "output_index", frames - 1)),
+        "output_frames": str(out_frames),
         "exporter": f"torch {torch.__version__} torchscript (dynamo=False), opset {opset}",
     }
     props.update(metadata or {})
