@@ -70,6 +70,12 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{cfg.optim.epochs * cfg.optim.steps_per_epoch / sps / 60:.1f} min for the schedule")
         return 0
     resume: bool | str = "require" if args.resume else not args.no_resume
+    from pose3d_tools import refinement_training
+
+    if refinement_training.is_refiner_config(cfg):  # the joint refinement network
+        path = refinement_training.train(cfg, resume=resume, max_steps=args.max_steps)
+        print(path)
+        return 0
     path = training.train(cfg, resume=resume, max_steps=args.max_steps)
     print(path)
     return 0
@@ -124,6 +130,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--output", help="ONNX path (default: <checkpoint without .pt>.onnx)")
     p.add_argument("--frames", type=int, help="window length (default: the model's)")
+    p.add_argument("--seq2seq", action="store_true",
+                   help="HoT: output every frame of the window (default: seq2frame, only the "
+                        "frame the runtime reads, as the node runs it)")
     p.set_defaults(func=cmd_export)
 
 
@@ -141,7 +150,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         "checkpoint": Path(args.checkpoint).name,
         "licence": str(ckpt.get("licence", "")),
     }
-    print(export_onnx(model, out, frames=args.frames, metadata=metadata))
+    print(export_onnx(model, out, frames=args.frames, metadata=metadata,
+                      seq2frame=not args.seq2seq))
     return 0
 
 
