@@ -16,5 +16,6 @@ setup(
          + glob("config/*.xml")),
         (f"share/{PACKAGE}/lifters", glob("lifters/*.onnx") + glob("lifters/*.md")),
         (f"share/{PACKAGE}/estimators", glob("estimators/*.onnx") + glob("estimators/*.md")),
+        (f"share/{PACKAGE}/refiners", glob("refiners/*.onnx") + glob("refiners/*.md")),
     ],
 )

@@ -37,6 +37,7 @@ ENGINE_DIR_ENV = "POSE3D_ENGINE_DIR"
 MANIFEST = "manifest.json"
 LIFTER_DIR = "lifters"
 ESTIMATOR_DIR = "estimators"  # end-to-end image -> 3D models
+REFINER_DIR = "refiners"  # joint refinement networks (fill unobserved 3D joints)
 # Bumped by the build recipes when the conversion changes; older builds are then refused.
 RECIPE_VERSION = 1
 BUILD_COMMAND = "pose3d-tools models build"
@@ -296,6 +297,27 @@ def lifter_path(model: str, model_dir: str | Path | None = None) -> Path:
         f"lifter {model!r} not found (looked in {', '.join(str(c.parent) for c in candidates)}; "
         f"shipped: {', '.join(shipped_lifters()) or 'none'}); export one with "
         f"`pose3d-tools export --checkpoint <name>.pt --output {candidates[0]}`"
+    )
+
+
+# -- joint refiners ------------------------------------------------------------------------------
+def refiner_path(model: str, model_dir: str | Path | None = None) -> Path:
+    """A joint refiner by name (``<model_dir>/refiners/<name>.onnx`` or a shipped one in the
+    package's ``refiners/``) or .onnx path."""
+    path = Path(model).expanduser()
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise AssetError(f"refiner model {path} does not exist")
+        return path
+    candidates = [d / f"{model}.onnx"
+                  for d in (find_model_dir(model_dir) / REFINER_DIR, *package_dirs(REFINER_DIR))]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise AssetError(
+        f"refiner {model!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})"
+        "; set pipeline.refinement.enabled:=false or export one with `pose3d-tools export "
+        f"--checkpoint pose3d_tools/checkpoints/refiners/{model}.pt --output {candidates[-1]}`"
     )
 
 
