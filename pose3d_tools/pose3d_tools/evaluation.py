@@ -34,6 +34,7 @@ from pose3d_tools import REPO_ROOT, metrics
 from pose3d_tools.data.augmentation import NoiseConfig, detector_noise, place
 from pose3d_tools.data.cameras import Camera, load_h36m_cameras, subject_cameras
 from pose3d_tools.data.h36m import TEST_SUBJECTS, check_subjects, load_split
+from pose3d_tools.flops import flops_record
 
 LIFTER_CARD_DIR = REPO_ROOT / "pose3d_ros" / "lifters"  # model cards live beside the shipped ONNX
 
@@ -139,7 +140,10 @@ def make_eval_set(cfg: EvalConfig, frames: int, out_idx: int, input_2d: str,
 
 
 def predict(model, features: np.ndarray, out_idx: int, batch_size: int = 512) -> np.ndarray:
-    """Run a torch lifter over windows (N, T, 17, 3) -> poses of the read frame (N, 17, 3)."""
+    """Run a torch lifter over windows (N, T, 17, 3) -> poses of the read frame (N, 17, 3).
+
+    A model whose output has one frame (HoT seq2frame or TPC-only: (B, 1, 17, 3)) returns the
+    read frame as that row; seq2seq outputs are read at ``out_idx``."""
     import torch
 
     out = []
@@ -147,7 +151,8 @@ def predict(model, features: np.ndarray, out_idx: int, batch_size: int = 512) ->
     with torch.no_grad():
         for i in range(0, len(features), batch_size):
             x = torch.from_numpy(features[i:i + batch_size])
-            out.append(model(x)[:, out_idx].numpy().astype(np.float64))
+            y = model(x)
+            out.append(y[:, out_idx if y.shape[1] > 1 else 0].numpy().astype(np.float64))
     return np.concatenate(out) if out else np.zeros((0, 17, 3))
 
 
@@ -205,6 +210,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = 
     inp = load_eval_inputs(checkpoint, cfg, name)
     model, ckpt, name = inp.model, inp.ckpt, inp.name
     frames, out_idx, poses, cameras = inp.frames, inp.out_idx, inp.poses, inp.cameras
+    compute = flops_record(model)  # gflops_per_frame, gflops_per_published_frame
     records = []
     for input_2d in cfg.inputs:
         t0 = time.time()
@@ -221,6 +227,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = 
             "p_mpjpe_mm": round(res["p_mpjpe_mm"], 2),
             "mpjve_mm": round(res["mpjve_mm"], 2),
             "latency_frames": int(frames - 1 - out_idx),
+            **compute,
             **training_cost(ckpt),
         }
         extra = {"n_mpjpe_mm": round(res["n_mpjpe_mm"], 2),
