@@ -34,7 +34,6 @@ from pose3d_tools import REPO_ROOT, metrics
 from pose3d_tools.data.augmentation import NoiseConfig, detector_noise, place
 from pose3d_tools.data.cameras import Camera, load_h36m_cameras, subject_cameras
 from pose3d_tools.data.h36m import TEST_SUBJECTS, check_subjects, load_split
-from pose3d_tools.flops import flops_record
 
 LIFTER_CARD_DIR = REPO_ROOT / "pose3d_ros" / "lifters"  # model cards live beside the shipped ONNX
 
@@ -210,6 +209,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, cfg: EvalConfig | None = 
     inp = load_eval_inputs(checkpoint, cfg, name)
     model, ckpt, name = inp.model, inp.ckpt, inp.name
     frames, out_idx, poses, cameras = inp.frames, inp.out_idx, inp.poses, inp.cameras
+    from pose3d_tools.flops import flops_record  # torch, imported when needed as above
+
     compute = flops_record(model)  # gflops_per_frame, gflops_per_published_frame
     records = []
     for input_2d in cfg.inputs:
