@@ -165,3 +165,90 @@ def test_invalid_arguments() -> None:
         TrackWindows(0)
     with pytest.raises(ValueError, match="finite"):
         TrackWindows(2).push(1, float("nan"), *_frame(0.0))
+
+
+# -- centred windows (lookahead): the window of a frame reaches L slots past it ------------------
+
+
+def _kp_values(kp: np.ndarray) -> list[float]:
+    return kp[:, 0, 0].tolist()
+
+
+def test_causal_request_is_the_window_ending_at_the_frame() -> None:
+    w = TrackWindows(4)
+    for i in range(6):
+        w.push(1, i * P, *_frame(float(i)))
+        pending = w.request(1)
+        assert pending.ready  # no look-ahead: there at once
+        np.testing.assert_array_equal(pending.result()[0], w.window(1)[0])
+    assert _kp_values(pending.result()[0]) == [2, 3, 4, 5]
+
+
+def test_centred_window_is_ready_l_slots_later_and_padded_at_both_ends() -> None:
+    w = TrackWindows(5, lookahead=2)
+    requested = []
+    for i in range(8):
+        w.push(1, i * P, *_frame(float(i)))
+        requested.append(w.request(1))
+        # Frame k's window is complete once frame k + 2 is in, not before.
+        assert [r.ready for r in requested] == [k + 2 <= i for k in range(i + 1)]
+        assert w.waiting == min(i + 1, 2)  # never more than L windows wait per track
+    w.drop(1)  # the track ends: the last two frames get what there is, end padded
+    assert w.waiting == 0 and all(r.ready for r in requested)
+    got = [_kp_values(r.result()[0]) for r in requested]
+    assert got[0] == [0, 0, 0, 1, 2]  # start padded with the first slot
+    assert got[1] == [0, 0, 1, 2, 3]
+    assert got[4] == [2, 3, 4, 5, 6]
+    assert got[6] == [4, 5, 6, 7, 7]  # end padded with the last slot
+    assert got[7] == [5, 6, 7, 7, 7]
+    assert 1 not in w
+
+
+def test_centred_window_survives_a_push_that_fills_many_slots() -> None:
+    # Three frames lost: one push adds 4 slots, more than the look-ahead; the windows completed
+    # by the interpolated slots are copied before the ring (5 slots) overwrites their start.
+    w = TrackWindows(5, lookahead=2)
+    requested = []
+    for i in range(4):
+        w.push(1, i * P, *_frame(float(i)))
+        requested.append(w.request(1))
+    assert w.push(1, 7 * P, *_frame(7.0)) is PushEvent.INTERPOLATED
+    assert all(r.ready for r in requested)
+    np.testing.assert_allclose(_kp_values(requested[2].result()[0]), [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(_kp_values(requested[3].result()[0]), [1, 2, 3, 4, 5])
+
+
+def test_restarted_window_ends_the_waiting_windows_of_the_old_run() -> None:
+    w = TrackWindows(5, lookahead=2)
+    w.push(1, 0.0, *_frame(0.0))
+    first = w.request(1)
+    w.push(1, P, *_frame(1.0))
+    second = w.request(1)
+    assert w.push(1, 5.0, *_frame(9.0)) is PushEvent.RESET_GAP  # motion across it is unknown
+    assert _kp_values(first.result()[0]) == [0, 0, 0, 1, 1]
+    assert _kp_values(second.result()[0]) == [0, 0, 1, 1, 1]
+    fresh = w.request(1)
+    assert not fresh.ready
+    assert _kp_values(fresh.result()[0]) == [9, 9, 9, 9, 9]  # stop waiting: what there is
+
+
+def test_centred_windows_of_two_tracks_are_independent() -> None:
+    w = TrackWindows(3, lookahead=1)
+    w.push("a", 0.0, *_frame(10.0))
+    w.push("b", 0.0, *_frame(20.0))
+    a0, b0 = w.request("a"), w.request("b")
+    w.push("a", P, *_frame(11.0))
+    assert a0.ready and not b0.ready
+    w.retain(["a"])  # the tracker ended b
+    assert b0.ready
+    assert _kp_values(a0.result()[0]) == [10, 10, 11]
+    assert _kp_values(b0.result()[0]) == [20, 20, 20]
+    kp, conf = a0.result()
+    assert kp.shape == (3, J, 2) and conf.shape == (3, J)
+
+
+def test_lookahead_must_fit_in_the_window() -> None:
+    with pytest.raises(ValueError, match="lookahead"):
+        TrackWindows(5, lookahead=5)
+    with pytest.raises(KeyError):
+        TrackWindows(5, lookahead=2).request(1)

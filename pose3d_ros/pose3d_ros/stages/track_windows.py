@@ -1,4 +1,4 @@
-"""Per-track windows of 2D keypoints on a regular time grid, for a temporal lifter (causal mode).
+"""Per-track windows of 2D keypoints on a regular time grid, for a temporal lifter.
 
 Why a grid: a temporal lifter was trained on evenly spaced frames, so feeding it whatever frames
 happened to arrive (a dropped frame, a 15 Hz camera, a stalled driver) silently changes the
@@ -23,6 +23,16 @@ Missing joints are NaN with confidence 0 (as the lifter input expects); an inter
 a joint that is missing at either end is missing too. Memory is bounded: at most ``frames``
 slots per track, and tracks are removed with :meth:`TrackWindows.drop` /
 :meth:`TrackWindows.retain` when the tracker ends them.
+
+Causal and centred windows: :meth:`TrackWindows.request` asks for the window of a track's
+newest frame. With ``lookahead = 0`` (a causal lifter) it is the window ending at that frame,
+there at once. With ``lookahead = L`` (a centred lifter, T = 2L + 1, for recorded video) it is
+the window from L slots before the frame to L slots after it: it is copied out of the ring as
+soon as the L-th slot after the frame is appended (so T slots per track still suffice, however
+many slots one push adds). A window whose run ends first (the track ends, its window restarts
+after a gap, or the caller stops waiting at the end of the input: :meth:`PendingWindow.result`)
+is padded by repeating the last slot the run had, as the start of a run is padded with its
+first slot.
 """
 
 from __future__ import annotations
@@ -73,21 +83,61 @@ class PushEvent(Enum):
     RESET_BACKWARDS = "reset_backwards"  # stamp older than the previous frame: window restarted
 
 
+class PendingWindow:
+    """The window of one frame of a track: slots ``before`` slots before the frame's slot to
+    ``after`` slots after it, filled in once the ring has them (module docstring)."""
+
+    __slots__ = ("_conf", "_kp", "_ring", "slot")
+
+    def __init__(self, ring: _Ring, slot: int) -> None:
+        self._ring: _Ring | None = ring
+        self.slot = slot  # the frame's slot, counted from the start of the ring's run
+        self._kp: np.ndarray | None = None
+        self._conf: np.ndarray | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the window holds every slot it will ever get."""
+        return self._kp is not None
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints (T, J, 2) and confidence (T, J), oldest first. Not ready yet: the slots
+        there are now, the end padded with the newest (the caller stops waiting)."""
+        if self._ring is not None:
+            self._ring.capture(self)
+        assert self._kp is not None and self._conf is not None
+        return self._kp, self._conf
+
+    def _fill(self, kp: np.ndarray, conf: np.ndarray) -> None:
+        self._kp, self._conf, self._ring = kp, conf, None
+
+
 class _Ring:
-    """Fixed-size ring of slots for one track."""
+    """Fixed-size ring of slots for one track, and the windows waiting for its next slots."""
 
-    __slots__ = ("conf", "count", "head", "kp", "last_stamp", "slot_stamp")
+    __slots__ = (
+        "after", "conf", "count", "head", "kp", "last_stamp", "pending", "slot_stamp", "total"
+    )
 
-    def __init__(self, frames: int, joints: int) -> None:
+    def __init__(self, frames: int, joints: int, after: int = 0) -> None:
         self.kp = np.full((frames, joints, 2), np.nan)
         self.conf = np.zeros((frames, joints))
         self.head = -1  # index of the newest slot
         self.count = 0
+        self.total = 0  # slots appended since the run (window) started
+        self.after = after  # slots a requested window extends past its frame
+        self.pending: deque[PendingWindow] = deque()  # oldest slot first
         self.last_stamp = math.nan  # stamp of the newest real frame
         self.slot_stamp = math.nan  # time the newest slot stands for
 
     def clear(self) -> None:
-        self.head, self.count = -1, 0
+        """End the run: waiting windows get what they have, padded."""
+        self.release()
+        self.head, self.count, self.total = -1, 0, 0
+
+    def release(self) -> None:
+        while self.pending:
+            self.capture(self.pending[0])
 
     def append(self, kp: np.ndarray, conf: np.ndarray) -> None:
         frames = self.kp.shape[0]
@@ -95,6 +145,28 @@ class _Ring:
         self.kp[self.head] = kp
         self.conf[self.head] = conf
         self.count = min(self.count + 1, frames)
+        self.total += 1
+        # A window complete with this slot is copied now, before later slots overwrite its start.
+        while self.pending and self.pending[0].slot + self.after <= self.total - 1:
+            self.capture(self.pending[0])
+
+    def request(self) -> PendingWindow:
+        """The window of the newest slot (ready at once when ``after`` is 0)."""
+        window = PendingWindow(self, self.total - 1)
+        self.pending.append(window)
+        if self.after == 0:
+            self.capture(window)
+        return window
+
+    def capture(self, window: PendingWindow) -> None:
+        """Copy ``window``'s slots out, padding slots outside the run with its first / last."""
+        frames = self.kp.shape[0]
+        newest = self.total - 1
+        wanted = window.slot - (frames - 1 - self.after) + np.arange(frames)
+        have = np.clip(wanted, newest - self.count + 1, newest)
+        idx = (self.head - (newest - have)) % frames
+        window._fill(self.kp[idx], self.conf[idx])
+        self.pending.remove(window)
 
     def ordered(self) -> np.ndarray:
         """Slot indices of the full window, oldest first, padded with the oldest slot."""
@@ -108,12 +180,21 @@ class TrackWindows:
     """Fixed-length, evenly spaced 2D keypoint windows, one per track id."""
 
     def __init__(
-        self, frames: int, settings: TrackWindowsSettings | None = None, joints: int = 17
+        self,
+        frames: int,
+        settings: TrackWindowsSettings | None = None,
+        joints: int = 17,
+        lookahead: int = 0,
     ) -> None:
+        """``lookahead``: slots a requested window extends past its frame (0: causal windows;
+        a centred lifter's latency (T - 1) / 2)."""
         if frames < 1:
             raise ValueError(f"frames must be >= 1, got {frames}")
+        if not 0 <= lookahead < frames:
+            raise ValueError(f"lookahead must be in [0, {frames - 1}], got {lookahead}")
         self.frames = int(frames)
         self.joints = int(joints)
+        self.lookahead = int(lookahead)
         self.settings = settings or TrackWindowsSettings()
         self._rings: dict[Hashable, _Ring] = {}
         self._stamps: deque[float] = deque(maxlen=_PERIOD_HISTORY)
@@ -162,7 +243,7 @@ class TrackWindows:
 
         ring = self._rings.get(track_id)
         if ring is None:
-            ring = self._rings[track_id] = _Ring(self.frames, self.joints)
+            ring = self._rings[track_id] = _Ring(self.frames, self.joints, self.lookahead)
         if ring.count == 0:
             event = PushEvent.STARTED
         elif stamp < ring.last_stamp:
@@ -216,21 +297,39 @@ class TrackWindows:
         idx = ring.ordered()
         return ring.kp[idx], ring.conf[idx]
 
+    def request(self, track_id: Hashable) -> PendingWindow:
+        """The window of the track's newest frame (push it first): causal, ready at once; with
+        ``lookahead`` L, centred, ready once L more slots are appended or the run ends."""
+        ring = self._rings.get(track_id)
+        if ring is None or ring.count == 0:
+            raise KeyError(f"no frames for track {track_id!r}")
+        return ring.request()
+
+    @property
+    def waiting(self) -> int:
+        """Requested windows not ready yet, over all tracks (bounded by the caller's delay)."""
+        return sum(len(r.pending) for r in self._rings.values())
+
     def filled(self, track_id: Hashable) -> int:
         """Number of slots holding data (real or interpolated) rather than start padding."""
         ring = self._rings.get(track_id)
         return 0 if ring is None else ring.count
 
     def drop(self, track_id: Hashable) -> None:
-        self._rings.pop(track_id, None)
+        """Forget a track; its waiting windows end with the slots they have."""
+        ring = self._rings.pop(track_id, None)
+        if ring is not None:
+            ring.release()
 
     def retain(self, track_ids: Iterable[Hashable]) -> None:
         """Drop the windows of every track not in ``track_ids`` (the tracker's live tracks)."""
         keep = set(track_ids)
         for tid in [t for t in self._rings if t not in keep]:
-            del self._rings[tid]
+            self.drop(tid)
 
     def clear(self) -> None:
+        for ring in self._rings.values():
+            ring.release()
         self._rings.clear()
         self._stamps.clear()
 
