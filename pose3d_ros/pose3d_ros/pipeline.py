@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pose3d_ros.assets import find_model_dir, lifter_path, model_path
-from pose3d_ros.backends import BACKEND_CHOICES, Backend, load_backend
+from pose3d_ros.assets import estimator_path, find_model_dir, lifter_path, model_path
+from pose3d_ros.backends import BACKEND_CHOICES, Backend, BackendError, load_backend
 from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
@@ -32,13 +32,17 @@ from pose3d_ros.stages.depth_fusion import DepthImage, DepthSettings, fuse_depth
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
 from pose3d_ros.stages.fusion import ProposalSettings, dedupe_rois, fuse, roi_extent_boxes
+from pose3d_ros.stages.image_estimation import E2EEstimator, E2ESettings, crop_angles
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
-from pose3d_ros.stages.lifting import Lifter, LifterSettings
+from pose3d_ros.stages.lifter_input import LifterInputInfo, lifter_features
+from pose3d_ros.stages.lifting import Lifter, LifterSettings, LiftResult
 from pose3d_ros.stages.placement import PlacementSettings, place_person
 from pose3d_ros.stages.pose_detection import PoseDetector
 from pose3d_ros.stages.reattach import Reattacher
 from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
 from pose3d_ros.stages.tracking import Tracker, TrackerSettings
+
+ESTIMATOR_CHOICES = ("lifter", "e2e")
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,22 @@ class PipelineSettings:
     tracker: TrackerSettings = group(TrackerSettings)
     smoothing: OneEuroSettings = group(OneEuroSettings)
     windows: TrackWindowsSettings = group(TrackWindowsSettings)
+    estimator: str = setting(
+        "lifter",
+        "What turns each person into root-relative 3D joints: lifter (the 2D keypoints through "
+        "lifter.model) or e2e (the person's image crop through e2e.model, an end-to-end image "
+        "model; the 2D stage still gives boxes, crop angles and the 2D for placement)",
+        choices=ESTIMATOR_CHOICES,
+        read_only=True,
+    )
     lifter: LifterSettings = group(LifterSettings)
+    e2e: E2ESettings = group(E2ESettings)
     placement: PlacementSettings = group(PlacementSettings)
     depth: DepthSettings = group(DepthSettings)
     tensorrt: TensorRTEngineSettings = group(TensorRTEngineSettings)
 
     def backend_options(self, model: str) -> dict:
-        """load_backend options of one model ("detector", "keypoints" or "lifter"): ONNX
+        """load_backend options of one model ("detector", "keypoints", "lifter", "e2e"): ONNX
         Runtime threads plus the TensorRT engine settings (each backend takes its own). INT8
         applies to the lifter only (calibration inputs exist only for it); the image models
         are then built FP16."""
@@ -121,13 +134,15 @@ class _Motion:
 
 @dataclass(frozen=True)
 class PipelineModels:
-    """The four loaded models of a pipeline. Pipelines of several cameras can share one set
+    """The loaded models of a pipeline; the 3D one is the lifter or, with ``estimator: e2e``,
+    the end-to-end image model (``lifter`` None). Pipelines of several cameras can share one set
     (one copy of each model in memory; backends/batching.py merges their concurrent calls)."""
 
     detector: Backend
     pose_detector: Backend
     keypoints: Backend
-    lifter: Backend
+    lifter: Backend | None
+    e2e: Backend | None = None  # estimator e2e: the end-to-end image model
 
     @classmethod
     def load(cls, s: PipelineSettings) -> PipelineModels:
@@ -143,10 +158,25 @@ class PipelineModels:
             keypoints=load_backend(
                 model_path(s.keypoint_model, model_dir), s.backend, **s.backend_options("keypoints")
             ),
-            lifter=load_backend(
+            lifter=None
+            if s.estimator == "e2e"
+            else load_backend(
                 lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
             ),
+            e2e=_load_e2e(s, model_dir) if s.estimator == "e2e" else None,
         )
+
+
+def _load_e2e(s: PipelineSettings, model_dir) -> Backend:
+    """The E2E image model, its metadata checked against the contract at load (one line naming
+    the file and the fix when it breaks it)."""
+    path = estimator_path(s.e2e.model, model_dir)
+    backend = load_backend(path, s.backend, **s.backend_options("e2e"))
+    try:
+        E2EEstimator(backend, s.e2e)
+    except BackendError as e:
+        raise BackendError(f"{path}: {e}") from None
+    return backend
 
 
 class PosePipeline:
@@ -173,11 +203,15 @@ class PosePipeline:
             s.proposals.blazepose_nms_iou,
         )
         self.keypoints = KeypointEstimator(self._keypoint_backend, s.keypoints)
-        self.lifter = Lifter(self._lifter_backend, s.lifter)
+        # The 3D stage: a lifter, or (estimator e2e) the image model; track windows then hold
+        # one frame (they only feed a lifter).
+        self.lifter = Lifter(self._lifter_backend, s.lifter) if self.models.lifter else None
+        self.e2e = E2EEstimator(self.models.e2e, s.e2e) if self.models.e2e else None
+        self._window_frames = self.lifter.frames if self.lifter else 1
         self.tracker = Tracker(s.tracker, first_id=first_track_id)
         self.reattach = Reattacher(s.tracker.reattach)
         self.smoothing = OneEuroFilterBank(s.smoothing)
-        self.windows = TrackWindows(self.lifter.frames, s.windows)
+        self.windows = TrackWindows(self._window_frames, s.windows)
         self._motion: dict[int, _Motion] = {}
         self._last_update: list = []
         self._frame_index = 0
@@ -191,8 +225,12 @@ class PosePipeline:
             f"{self._pose_detector_backend.describe()}, pedestrian "
             f"{self._detector_backend.describe()}; "
             f"keypoints {self.settings.keypoint_model} {self._keypoint_backend.describe()}; "
-            f"lifter {self.lifter.name} ({self.lifter.frames} frames, latency "
-            f"{self.lifter.latency_frames} frames) {self._lifter_backend.describe()}"
+            + (
+                f"lifter {self.lifter.name} ({self.lifter.frames} frames, latency "
+                f"{self.lifter.latency_frames} frames) {self._lifter_backend.describe()}"
+                if self.lifter
+                else self.e2e.describe()
+            )
         )
 
     def update_settings(self, new: PipelineSettings) -> None:
@@ -204,11 +242,14 @@ class PosePipeline:
         self.keypoints.settings = new.keypoints
         self.tracker.settings = new.tracker
         self.reattach.settings = new.tracker.reattach
-        self.lifter.settings = new.lifter
+        if self.lifter:
+            self.lifter.settings = new.lifter
+        if self.e2e:
+            self.e2e.settings = new.e2e
         if new.smoothing != old.smoothing:
             self.smoothing = OneEuroFilterBank(new.smoothing)
         if new.windows != old.windows:
-            self.windows = TrackWindows(self.lifter.frames, new.windows)
+            self.windows = TrackWindows(self._window_frames, new.windows)
         self._floor_static = new.placement.floor.plane()
         self.settings = new
 
@@ -231,7 +272,7 @@ class PosePipeline:
     def _forget_motion(self) -> None:
         self._last_update = []
         self.smoothing = OneEuroFilterBank(self.settings.smoothing)
-        self.windows = TrackWindows(self.lifter.frames, self.settings.windows)
+        self.windows = TrackWindows(self._window_frames, self.settings.windows)
         self._motion.clear()
         self.reattach.reset()
 
@@ -270,12 +311,16 @@ class PosePipeline:
             scores = kp.presence.astype(np.float64)
         keep = kp.presence >= s.keypoints.min_presence
         points, conf = to_h36m17(kp)
+        angles = crop_angles(kp.crops)  # of the 2D crops: an E2E crop is turned the same way
         boxes = roi_extent_boxes(rois)
         points, conf, boxes, scores = points[keep], conf[keep], boxes[keep], scores[keep]
+        angles = angles[keep]
         # A person's box as the tracker should see it: tight around the seen keypoints.
         tight = keypoint_boxes(points, conf, min_joints=2)
         kp_boxes = np.where(np.isfinite(tight).all(1, keepdims=True), tight, boxes)
-        points, conf, kp_boxes, scores = _suppress_duplicates(points, conf, kp_boxes, scores)
+        points, conf, kp_boxes, scores, angles = _suppress_duplicates(
+            points, conf, kp_boxes, scores, angles
+        )
         t2 = clock()
         timings["keypoints"] = (t2 - t1) * 1e3
 
@@ -308,9 +353,15 @@ class PosePipeline:
             win_kp = np.stack([w[0] for w in win])
             win_conf = np.stack([w[1] for w in win])
         else:
-            win_kp = np.zeros((0, self.lifter.frames, 17, 2))
-            win_conf = np.zeros((0, self.lifter.frames, 17))
-        lifted = self.lifter.lift(win_kp, win_conf)  # missing joints: NaN / confidence 0
+            win_kp = np.zeros((0, self._window_frames, 17, 2))
+            win_conf = np.zeros((0, self._window_frames, 17))
+        conf_3d = None
+        if self.e2e is not None:  # the people's image crops through the E2E model instead
+            lifted, conf_3d = self._estimate_e2e(
+                image, observed, points, conf, angles, norm_now, warnings
+            )
+        else:
+            lifted = self.lifter.lift(win_kp, win_conf)  # missing joints: NaN / confidence 0
         t4 = clock()
         timings["lifting"] = (t4 - t3) * 1e3
 
@@ -341,6 +392,7 @@ class PosePipeline:
                     keypoints_2d=points[i],
                     confidence=conf[i],
                     observed=conf[i] > 0,
+                    confidence_3d=None if conf_3d is None else conf_3d[k],
                     joints_3d=placed.joints(joints_rel),
                     root=placed.root,
                     root_covariance=placed.covariance,
@@ -405,6 +457,20 @@ class PosePipeline:
         )
         return rois, scores
 
+    def _estimate_e2e(self, image, observed, points, conf, angles, norm_now, warnings):
+        """The E2E image model on the observed people (one batch) -> the lifter's result
+        structure (joints (N, 17, 3) root-relative, camera axes; the 2D root ray and scale from
+        the undistorted keypoints ``norm_now``) and the model's per-joint confidence (N, 17).
+        People it cannot crop are not lifted (valid False), with a warning each."""
+        idx = [a.det_index for a in observed]
+        out = self.e2e.estimate(image, points[idx], conf[idx], angles[idx])
+        for skip in out.skipped:
+            warnings.append(skip.text(f"track {observed[skip.index].track_id}"))
+        norm = np.reshape(np.asarray(norm_now, np.float64), (-1, 17, 2))
+        _, info = lifter_features(norm, conf[idx])
+        info = LifterInputInfo(root_2d=info.root_2d, scale=info.scale, valid=out.valid)
+        return LiftResult(out.joints, info), out.confidence
+
     def _tracked_crops(self, stamp: float) -> tuple[np.ndarray, np.ndarray]:
         """Rotated ROIs for this frame's 2D pass from the tracks' last landmarks: the padded
         keypoint box turned by the hip->shoulder angle. (ROIs from BlazePose's auxiliary
@@ -466,9 +532,9 @@ class PosePipeline:
         return out
 
 
-def _suppress_duplicates(points, conf, boxes, scores, iou_threshold: float = 0.6):
+def _suppress_duplicates(points, conf, boxes, scores, angles, iou_threshold: float = 0.6):
     """Two crops that converged on one person keep only the better one."""
     if len(boxes) < 2:
-        return points, conf, boxes, scores
+        return points, conf, boxes, scores, angles
     keep = np.sort(nms(boxes, scores, iou_threshold, len(boxes)))
-    return points[keep], conf[keep], boxes[keep], scores[keep]
+    return points[keep], conf[keep], boxes[keep], scores[keep], angles[keep]

@@ -46,6 +46,10 @@ class PersonPose:
     # Which constraint fixed the metric depth ("size_prior", "floor"; stages/placement.py);
     # empty when not placed.
     placement: str = ""
+    # (J,) the end-to-end image model's own confidence in each 3D joint, 0..1 (estimator e2e;
+    # None with a lifter, whose 3D has no confidence of its own). Not in the ROS message, whose
+    # Keypoint.confidence is the 2D detector's.
+    confidence_3d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = joint_set(self.joint_set).num_joints
@@ -58,3 +62,5 @@ class PersonPose:
         self.root_velocity = np.asarray(self.root_velocity, dtype=np.float64).reshape(3)
         self.bbox = np.asarray(self.bbox, dtype=np.float64).reshape(4)
         self.state = TrackState(self.state)
+        if self.confidence_3d is not None:
+            self.confidence_3d = np.asarray(self.confidence_3d, dtype=np.float64).reshape(n)
