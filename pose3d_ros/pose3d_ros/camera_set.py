@@ -78,7 +78,8 @@ def batched_models(
     return PipelineModels(
         **{
             name: BatchingBackend(getattr(models, name), window_ms, max_batch, callers)
-            for name in ("detector", "pose_detector", "keypoints", "lifter")
+            for name in ("detector", "pose_detector", "keypoints", "lifter", "refiner")
+            if getattr(models, name) is not None
         }
     )
 

@@ -4,6 +4,7 @@
              the tracks' own landmarks) -> 2D keypoints (batched)
           -> Human3.6M-17 -> tracking (stable ids) -> undistort + One-Euro smoothing
           -> per-track causal windows -> lifter (all people in one inference)
+          -> joint refinement of the joints the 2D stage did not see (optional, one inference)
           -> metric placement (root translation + covariance) -> PersonPose list
 
 The same object is driven by pose3d_node (ROS) and `pose3d run` (offline), so what is tested
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pose3d_ros.assets import estimator_path, find_model_dir, lifter_path, model_path
+from pose3d_ros.assets import estimator_path, find_model_dir, lifter_path, model_path, refiner_path
 from pose3d_ros.backends import BACKEND_CHOICES, Backend, BackendError, load_backend
 from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
@@ -39,6 +40,7 @@ from pose3d_ros.stages.lifting import Lifter, LifterSettings, LiftResult
 from pose3d_ros.stages.placement import PlacementSettings, place_person
 from pose3d_ros.stages.pose_detection import PoseDetector
 from pose3d_ros.stages.reattach import Reattacher
+from pose3d_ros.stages.refinement import JointRefiner, RefinementSettings
 from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
 from pose3d_ros.stages.tracking import Tracker, TrackerSettings
 
@@ -100,6 +102,7 @@ class PipelineSettings:
     )
     lifter: LifterSettings = group(LifterSettings)
     e2e: E2ESettings = group(E2ESettings)
+    refinement: RefinementSettings = group(RefinementSettings)
     placement: PlacementSettings = group(PlacementSettings)
     depth: DepthSettings = group(DepthSettings)
     tensorrt: TensorRTEngineSettings = group(TensorRTEngineSettings)
@@ -143,6 +146,7 @@ class PipelineModels:
     keypoints: Backend
     lifter: Backend | None
     e2e: Backend | None = None  # estimator e2e: the end-to-end image model
+    refiner: Backend | None = None  # the joint refinement network, when enabled
 
     @classmethod
     def load(cls, s: PipelineSettings) -> PipelineModels:
@@ -164,6 +168,12 @@ class PipelineModels:
                 lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
             ),
             e2e=_load_e2e(s, model_dir) if s.estimator == "e2e" else None,
+            refiner=load_backend(
+                refiner_path(s.refinement.model, model_dir), s.backend,
+                **s.backend_options("refiner"),
+            )
+            if s.refinement.enabled
+            else None,
         )
 
 
@@ -208,6 +218,8 @@ class PosePipeline:
         self.lifter = Lifter(self._lifter_backend, s.lifter) if self.models.lifter else None
         self.e2e = E2EEstimator(self.models.e2e, s.e2e) if self.models.e2e else None
         self._window_frames = self.lifter.frames if self.lifter else 1
+        refiner = self.models.refiner
+        self.refiner = JointRefiner(refiner) if refiner is not None else None
         self.tracker = Tracker(s.tracker, first_id=first_track_id)
         self.reattach = Reattacher(s.tracker.reattach)
         self.smoothing = OneEuroFilterBank(s.smoothing)
@@ -231,6 +243,8 @@ class PosePipeline:
                 if self.lifter
                 else self.e2e.describe()
             )
+            + (f"; refiner {self.refiner.name} {self.refiner.backend.describe()}"
+               if self.refiner is not None else "")
         )
 
     def update_settings(self, new: PipelineSettings) -> None:
@@ -364,6 +378,15 @@ class PosePipeline:
             lifted = self.lifter.lift(win_kp, win_conf)  # missing joints: NaN / confidence 0
         t4 = clock()
         timings["lifting"] = (t4 - t3) * 1e3
+        if self.refiner is not None and observed:
+            # Joints the 2D stage did not see (published valid false) get the refiner's estimate
+            # instead of the lifter's guess; seen ones are untouched. Unlifted people are skipped.
+            seen = np.stack([conf[a.det_index] > 0 for a in observed])
+            seen |= ~np.asarray(lifted.info.valid, dtype=bool)[:, None]
+            lifted = LiftResult(self.refiner.refine(lifted.joints, seen), lifted.info)
+            t4b = clock()
+            timings["refinement"] = (t4b - t4) * 1e3
+            t4 = t4b
 
         # 5. Metric placement in the camera frame.
         poses = []
