@@ -144,7 +144,7 @@ class PipelineModels:
     detector: Backend
     pose_detector: Backend
     keypoints: Backend
-    lifter: Backend | None
+    lifter: Backend | None = None  # None with estimator e2e
     e2e: Backend | None = None  # estimator e2e: the end-to-end image model
     refiner: Backend | None = None  # the joint refinement network, when enabled
 
