@@ -78,7 +78,7 @@ def batched_models(
     return PipelineModels(
         **{
             name: BatchingBackend(getattr(models, name), window_ms, max_batch, callers)
-            for name in ("detector", "pose_detector", "keypoints", "lifter", "refiner")
+            for name in ("detector", "pose_detector", "keypoints", "lifter", "refiner", "e2e")
             if getattr(models, name) is not None
         }
     )
