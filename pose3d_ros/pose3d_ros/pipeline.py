@@ -24,7 +24,7 @@ from pose3d_ros.backends.tensorrt.backend import TensorRTEngineSettings
 from pose3d_ros.core.boxes import keypoint_boxes, nms
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.floor import FloorPlane
-from pose3d_ros.core.parameters import group, setting
+from pose3d_ros.core.parameters import SettingError, group, setting
 from pose3d_ros.core.poses import PersonPose, TrackState
 from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.appearance import torso_histograms
@@ -41,8 +41,8 @@ from pose3d_ros.stages.placement import PlacementSettings, place_person
 from pose3d_ros.stages.pose_detection import PoseDetector
 from pose3d_ros.stages.reattach import Reattacher
 from pose3d_ros.stages.refinement import JointRefiner, RefinementSettings
-from pose3d_ros.stages.track_windows import TrackWindows, TrackWindowsSettings
-from pose3d_ros.stages.tracking import Tracker, TrackerSettings
+from pose3d_ros.stages.track_windows import PendingWindow, TrackWindows, TrackWindowsSettings
+from pose3d_ros.stages.tracking import Tracker, TrackerSettings, TrackUpdate
 
 ESTIMATOR_CHOICES = ("lifter", "e2e")
 
@@ -127,6 +127,32 @@ class FrameResult:
 
 
 @dataclass
+class ObservedFrame:
+    """A frame after detection, 2D keypoints and tracking, its people's 2D pushed into their
+    tracks' windows (PosePipeline.observe). PosePipeline.finish lifts, places and re-attaches
+    them: at once for a causal lifter, once the windows reach the frames after it for a centred
+    one (lookahead_pipeline.py). Arrays are over the N people kept, Human3.6M-17."""
+
+    image: np.ndarray  # (H, W, 3) BGR: torso colours for re-attachment, E2E crops
+    camera: CameraModel
+    stamp: float  # s
+    depth: DepthImage | None
+    points: np.ndarray  # (N, 17, 2) px
+    conf: np.ndarray  # (N, 17)
+    boxes: np.ndarray  # (N, 4) px, tight around the seen keypoints
+    scores: np.ndarray  # (N,)
+    angles: np.ndarray  # (N,) rad, of the 2D crops
+    update: TrackUpdate  # the tracker's assignments in this frame
+    live: list[int]  # the tracker's track ids after this frame
+    norm: np.ndarray  # (N, 17, 2) undistorted normalised image coordinates
+    norm_now: list[np.ndarray]  # per observed track: the (smoothed) 2D in its window
+    windows: list[PendingWindow]  # per observed track: this frame's window
+    timings_ms: dict[str, float]
+    warnings: list[str]
+    observe_ms: float  # time observe took
+
+
+@dataclass
 class _Motion:
     """Root history of a track, for its velocity (exponentially smoothed)."""
 
@@ -195,10 +221,12 @@ class PosePipeline:
         settings: PipelineSettings | None = None,
         models: PipelineModels | None = None,
         first_track_id: int = 1,
+        allow_lookahead: bool = False,
     ) -> None:
         """``models``: already loaded (shared with other pipelines), else loaded from the
         settings; ``first_track_id``: where this pipeline's ids start (cameras of one node use
-        disjoint ranges)."""
+        disjoint ranges); ``allow_lookahead``: accept a centred lifter (recorded video only:
+        lookahead_pipeline.py drives it), else it is refused with a SettingError."""
         s = settings or PipelineSettings()
         self.settings = s
         self.models = models or PipelineModels.load(s)
@@ -218,12 +246,20 @@ class PosePipeline:
         self.lifter = Lifter(self._lifter_backend, s.lifter) if self.models.lifter else None
         self.e2e = E2EEstimator(self.models.e2e, s.e2e) if self.models.e2e else None
         self._window_frames = self.lifter.frames if self.lifter else 1
+        self._lookahead = self.lifter.latency_frames if self.lifter else 0
+        if self._lookahead and not allow_lookahead:
+            raise SettingError(
+                f"pipeline.lifter.model {s.lifter.model!r} is a centred lifter (latency "
+                f"{self._lookahead} frames: it needs the frames after the one it describes); "
+                "use a causal lifter (latency 0, e.g. temporal_htnet_t9) for live images, and "
+                "centred lifters with `pose3d run` on recorded video"
+            )
         refiner = self.models.refiner
         self.refiner = JointRefiner(refiner) if refiner is not None else None
         self.tracker = Tracker(s.tracker, first_id=first_track_id)
         self.reattach = Reattacher(s.tracker.reattach)
         self.smoothing = OneEuroFilterBank(s.smoothing)
-        self.windows = TrackWindows(self._window_frames, s.windows)
+        self.windows = TrackWindows(self._window_frames, s.windows, lookahead=self._lookahead)
         self._motion: dict[int, _Motion] = {}
         self._last_update: list = []
         self._frame_index = 0
@@ -263,7 +299,7 @@ class PosePipeline:
         if new.smoothing != old.smoothing:
             self.smoothing = OneEuroFilterBank(new.smoothing)
         if new.windows != old.windows:
-            self.windows = TrackWindows(self._window_frames, new.windows)
+            self.windows = TrackWindows(self._window_frames, new.windows, lookahead=self._lookahead)
         self._floor_static = new.placement.floor.plane()
         self.settings = new
 
@@ -286,7 +322,9 @@ class PosePipeline:
     def _forget_motion(self) -> None:
         self._last_update = []
         self.smoothing = OneEuroFilterBank(self.settings.smoothing)
-        self.windows = TrackWindows(self._window_frames, self.settings.windows)
+        self.windows = TrackWindows(
+            self._window_frames, self.settings.windows, lookahead=self._lookahead
+        )
         self._motion.clear()
         self.reattach.reset()
 
@@ -301,7 +339,24 @@ class PosePipeline:
     ) -> FrameResult:
         """One frame: BGR ``image`` (H, W, 3), its camera, its stamp (s) and optionally the
         depth image registered to it (stages/depth_fusion.py), which then fixes the distance
-        of people whose torso it sees (their ``placement`` is "depth")."""
+        of people whose torso it sees (their ``placement`` is "depth"). Causal lifters only: a
+        centred one describes an earlier frame (lookahead_pipeline.py)."""
+        if self._lookahead:
+            raise RuntimeError(
+                f"process() gives a frame's poses at once, but the lifter describes the frame "
+                f"{self._lookahead} frames back: drive it with LookaheadPipeline"
+            )
+        return self.finish(self.observe(image, camera, stamp, depth))
+
+    def observe(
+        self,
+        image: np.ndarray,
+        camera: CameraModel,
+        stamp: float,
+        depth: DepthImage | None = None,
+    ) -> ObservedFrame:
+        """The first half of :meth:`process` (arguments as there): people found, their 2D
+        keypoints, their ids, their 2D pushed into their tracks' windows."""
         s = self.settings
         timings: dict[str, float] = {}
         warnings: list[str] = []
@@ -346,15 +401,14 @@ class PosePipeline:
         live = self.tracker.track_ids
         self.windows.retain(live)
         self.smoothing.retain(live)
-        self._motion = {k: v for k, v in self._motion.items() if k in live}
         self._last_update = list(update)
         observed = [a for a in update if a.det_index is not None]
         t3 = clock()
         timings["tracking"] = (t3 - t2) * 1e3
 
-        # 4. Camera-invariant 2D, smoothed per track, into causal windows; lift everyone at once.
+        # 4. Camera-invariant 2D, smoothed per track, into the tracks' windows.
         norm_all = camera.undistort_pixels(points)  # (N, 17, 2): one call for everyone
-        norm_now = []
+        norm_now, pending = [], []
         for a in observed:
             i = a.det_index
             norm = norm_all[i]
@@ -362,8 +416,29 @@ class PosePipeline:
                 norm = self.smoothing(a.track_id, stamp, norm, conf[i])
             norm_now.append(norm)
             self.windows.push(a.track_id, stamp, norm, conf[i])
+            pending.append(self.windows.request(a.track_id))
+        t4 = clock()
+        timings["windows"] = (t4 - t3) * 1e3
+        return ObservedFrame(
+            image, camera, stamp, depth, points, conf, kp_boxes, scores, angles, update, live,
+            norm_all, norm_now, pending, timings, warnings, (t4 - t_start) * 1e3,
+        )  # fmt: skip
+
+    def finish(self, frame: ObservedFrame) -> FrameResult:
+        """The second half of :meth:`process`: lift everyone at once (each person's window
+        describes this frame), place, re-attach ids. Frames are finished in the order they
+        were observed."""
+        s = self.settings
+        clock = time.perf_counter
+        t3 = clock()
+        image, camera, stamp, depth = frame.image, frame.camera, frame.stamp, frame.depth
+        points, conf, kp_boxes, scores = frame.points, frame.conf, frame.boxes, frame.scores
+        angles, update, norm_all, norm_now = frame.angles, frame.update, frame.norm, frame.norm_now
+        timings, warnings = frame.timings_ms, frame.warnings
+        observed = [a for a in update if a.det_index is not None]
+        self._motion = {k: v for k, v in self._motion.items() if k in frame.live}
         if observed:
-            win = [self.windows.window(a.track_id) for a in observed]
+            win = [w.result() for w in frame.windows]
             win_kp = np.stack([w[0] for w in win])
             win_conf = np.stack([w[1] for w in win])
         else:
@@ -437,12 +512,12 @@ class PosePipeline:
         idx = [a.det_index for a in observed]
         hists = torso_histograms(image, points[idx], conf[idx])
         by_track = {a.track_id: h for a, h in zip(observed, hists, strict=True)}
-        reattached = self.reattach.update(stamp, poses, by_track, self.tracker.track_ids)
+        reattached = self.reattach.update(stamp, poses, by_track, frame.live)
         self.tracker.drop(reattached.dropped)
         poses = reattached.poses
         t6 = clock()
         timings["tracking"] += (t6 - t5) * 1e3
-        timings["total"] = (t6 - t_start) * 1e3
+        timings["total"] = frame.observe_ms + (t6 - t3) * 1e3
         return FrameResult(poses, timings, warnings)
 
     # ------------------------------------------------------------------ helpers
