@@ -19,12 +19,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from pose3d_ros.assets import AssetError
+from pose3d_ros.backends import BackendError
 from pose3d_ros.core.camera import CameraModel, load_camera_yaml
 from pose3d_ros.core.floor import FloorPlaneError, floor_from_parameters
 from pose3d_ros.core.frame_sources import open_source
 from pose3d_ros.core.parameters import SettingError, build_settings, flat_values, with_values
 from pose3d_ros.core.poses import PersonPose
-from pose3d_ros.pipeline import PipelineSettings, PosePipeline
+from pose3d_ros.pipeline import ESTIMATOR_CHOICES, PipelineSettings, PosePipeline
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
 
 
@@ -53,6 +55,11 @@ def pose_record(pose: PersonPose) -> dict[str, Any]:
         "root_covariance_m2": _list(pose.root_covariance, 6),
         "root_velocity_mps": _list(pose.root_velocity, 3),
         "placement": pose.placement,
+        **(
+            {"confidence_3d": _list(pose.confidence_3d, 3)}
+            if pose.confidence_3d is not None
+            else {}
+        ),
     }
 
 
@@ -99,9 +106,11 @@ def run(
     fps: float | None = None,
     video: bool = False,
     max_frames: int = 0,
+    pipeline: PosePipeline | None = None,
 ) -> dict[str, Any]:
+    """``pipeline``: already built (its models loaded), else built from ``settings``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = PosePipeline(settings or PipelineSettings())
+    pipeline = pipeline or PosePipeline(settings or PipelineSettings())
     source = open_source(input_spec)
     width, height = source.size
     if camera_yaml:
@@ -208,7 +217,29 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
         "a level camera: 0 -1 0) and the camera's height D above the floor in metres; people "
         "standing or sitting on it are placed with the floor constraint",
     )
+    p.add_argument(
+        "--estimator",
+        choices=ESTIMATOR_CHOICES,
+        help="3D stage: lifter (2D keypoints -> 3D) or e2e (the end-to-end image model on each "
+        "person's crop); default: the params file's pipeline.estimator, else lifter",
+    )
+    p.add_argument(
+        "--e2e-model",
+        help="E2E image model for --estimator e2e: a shipped name (estimators/) or an .onnx path",
+    )
     p.set_defaults(func=cmd_run)
+
+
+def with_estimator(
+    settings: PipelineSettings, estimator: str | None, e2e_model: str | None
+) -> PipelineSettings:
+    """``--estimator`` / ``--e2e-model`` over the params file's pipeline settings."""
+    updates: dict[str, Any] = {}
+    if estimator:
+        updates["estimator"] = estimator
+    if e2e_model:
+        updates["e2e.model"] = e2e_model
+    return with_values(settings, updates) if updates else settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -216,6 +247,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = with_floor(load_pipeline_settings(args.params), args.floor)
     except (FloorPlaneError, SettingError) as e:
         print(f"error: --floor {' '.join(map(str, args.floor or []))}: {e}", file=sys.stderr)
+        return 2
+    settings = with_estimator(settings, args.estimator, args.e2e_model)
+    try:  # models load (and are checked) before the input is opened
+        pipeline = PosePipeline(settings)
+    except (AssetError, BackendError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     summary = run(
         args.input,
@@ -226,6 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.fps,
         args.video,
         args.max_frames,
+        pipeline,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "settings"}, indent=2))
     return 0
