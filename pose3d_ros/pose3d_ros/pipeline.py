@@ -33,7 +33,12 @@ from pose3d_ros.stages.depth_fusion import DepthImage, DepthSettings, fuse_depth
 from pose3d_ros.stages.detection import DetectorSettings, PersonDetector
 from pose3d_ros.stages.filters import OneEuroFilterBank, OneEuroSettings
 from pose3d_ros.stages.fusion import ProposalSettings, dedupe_rois, fuse, roi_extent_boxes
-from pose3d_ros.stages.image_estimation import E2EEstimator, E2ESettings, crop_angles
+from pose3d_ros.stages.image_estimation import (
+    E2EEstimator,
+    E2ESettings,
+    crop_angles,
+    read_contract,
+)
 from pose3d_ros.stages.keypoints2d import KeypointEstimator, KeypointSettings, to_h36m17
 from pose3d_ros.stages.lifter_input import LifterInputInfo, lifter_features
 from pose3d_ros.stages.lifting import Lifter, LifterSettings, LiftResult
@@ -209,9 +214,9 @@ def _load_e2e(s: PipelineSettings, model_dir) -> Backend:
     path = estimator_path(s.e2e.model, model_dir)
     backend = load_backend(path, s.backend, **s.backend_options("e2e"))
     try:
-        E2EEstimator(backend, s.e2e)
+        read_contract(backend.metadata, backend.inputs, backend.outputs)
     except BackendError as e:
-        raise BackendError(f"{path}: {e}") from None
+        raise BackendError(f"E2E model {path}: {e}") from None
     return backend
 
 
