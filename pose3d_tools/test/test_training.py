@@ -279,6 +279,11 @@ def test_shipped_configs_parse(path):
         from pose3d_tools.models.registry import build_lifter
     except ImportError:  # pragma: no cover
         pytest.skip("models not importable")
+    from pose3d_tools import refinement_training
+
+    if refinement_training.is_refiner_config(cfg):  # not a lifter: 3D skeletons in and out
+        assert refinement_training.build_refiner(cfg).config.num_joints == 17
+        return
     model = build_lifter(cfg.model, dict(cfg.model_config))
     assert training.model_frames(model) >= 1
 
