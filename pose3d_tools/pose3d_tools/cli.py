@@ -137,11 +137,18 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pose3d_tools.export import export_onnx
+    from pose3d_tools.export import export_onnx, export_refiner_onnx
+    from pose3d_tools.models.registry import load_checkpoint
+    from pose3d_tools.refinement_training import MODEL_NAME, load_refiner
     from pose3d_tools.training import load_lifter
 
-    model, ckpt = load_lifter(args.checkpoint)
     out = Path(args.output) if args.output else Path(args.checkpoint).with_suffix(".onnx")
+    if load_checkpoint(args.checkpoint).get("name") == MODEL_NAME:  # a joint refiner
+        model, ckpt = load_refiner(args.checkpoint)
+        print(export_refiner_onnx(model, out, metadata={
+            "checkpoint": Path(args.checkpoint).name, "licence": str(ckpt.get("licence", ""))}))
+        return 0
+    model, ckpt = load_lifter(args.checkpoint)
     inp = ckpt.get("input", {})
     metadata = {
         "lifter_input": str(inp.get("function", "pose3d_ros.lifter_input.lifter_features")),
