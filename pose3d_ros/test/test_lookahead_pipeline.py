@@ -1,0 +1,122 @@
+"""A centred lifter on recorded video (lookahead_pipeline.py): every frame's poses are lifted
+from the window centred on that frame, including the frames at the end of a track and of the
+input, and the delay line stays bounded. Real 2D models and ONNX Runtime on real footage
+(messi5.jpg moved a few pixels per frame, then blank frames: the person's track ends
+mid-video); the lifter is hand-built (toy_lifters.centre_echo_lifter): it answers its centre
+slot's own features, so the test sees exactly which frame was at the centre."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from toy_lifters import centre_echo_lifter
+
+from pose3d_ros.core.camera import CameraModel
+from pose3d_ros.core.parameters import with_values
+from pose3d_ros.core.poses import TrackState
+from pose3d_ros.lookahead_pipeline import LookaheadPipeline, delay_frames_for
+from pose3d_ros.pipeline import PipelineSettings, PosePipeline
+from pose3d_ros.stages.lifter_input import lifter_features
+
+FRAMES = 9  # window T: look-ahead L = 4
+L = FRAMES // 2
+SEEN = 14  # frames with the person; then BLANK frames without anyone
+BLANK = 6
+PERIOD = 1.0 / 30.0
+
+
+def _frames(footage) -> list[np.ndarray]:
+    image = cv2.imread(str(footage / "messi5.jpg"))
+    h, w = image.shape[:2]
+    moved = [
+        cv2.warpAffine(image, np.float32([[1, 0, 3 * k], [0, 1, k]]), (w, h),
+                       borderMode=cv2.BORDER_REPLICATE)
+        for k in range(SEEN)
+    ]  # fmt: skip
+    return moved + [np.full_like(image, 128) for _ in range(BLANK)]
+
+
+@pytest.fixture
+def centred(model_dir, tmp_path) -> PosePipeline:
+    lifter = centre_echo_lifter(tmp_path / "echo_t9.onnx", FRAMES)
+    settings = with_values(
+        PipelineSettings(backend="onnxruntime", model_dir=str(model_dir)),
+        {
+            "lifter.model": str(lifter),
+            "smoothing.enabled": False,  # windows hold the published 2D itself
+            "windows.frame_period_s": PERIOD,
+        },
+    )
+    return PosePipeline(settings, allow_lookahead=True)
+
+
+def test_each_frame_is_lifted_from_the_window_centred_on_it(centred, footage):
+    pipeline = centred
+    lifts = []  # (keypoints window, confidence window, joints) per finished frame, in order
+    lift = pipeline.lifter.lift
+
+    def spy(kp, conf):
+        result = lift(kp, conf)
+        lifts.append((kp.copy(), conf.copy(), result.joints.copy()))
+        return result
+
+    pipeline.lifter.lift = spy
+    runner = LookaheadPipeline(pipeline)
+    assert runner.delay_frames == L
+    images = _frames(footage)
+    h, w = images[0].shape[:2]
+    camera = CameraModel.from_fov(w, h, 60.0)
+    out = []
+    for k, image in enumerate(images):
+        out += runner.push(image, camera, k * PERIOD, tag=k)
+        assert runner.waiting <= L  # the delay line: never more than L frames held back
+        assert pipeline.windows.waiting <= L * max(len(pipeline.windows), 1)
+    out += runner.flush()
+    assert runner.waiting == 0 and pipeline.windows.waiting == 0
+
+    assert [tag for tag, _ in out] == list(range(SEEN + BLANK))  # every frame, in order
+    assert len(lifts) == len(out)  # one lift per finished frame
+    seen = [[p for p in r.poses if p.state != TrackState.COASTING] for _, r in out]
+    assert all(len(people) == 1 for people in seen[:SEEN]), [len(p) for p in seen]
+    assert not any(seen[SEEN:])
+    assert len({p[0].track_id for p in seen[:SEEN]}) == 1
+    # Each frame's own 2D, as the window holds it: undistorted, missing joints NaN.
+    own = []
+    for people in seen[:SEEN]:
+        norm = camera.undistort_pixels(people[0].keypoints_2d)
+        conf = people[0].confidence
+        own.append((np.where((conf > 0)[:, None], norm, np.nan), np.where(conf > 0, conf, 0.0)))
+
+    for t in range(SEEN):
+        kp, conf, joints = lifts[t]
+        assert kp.shape == (1, FRAMES, 17, 2)
+        # The window is frames t-L .. t+L, padded with the first frame at the start of the
+        # track and with its last frame (SEEN - 1) where the track ended.
+        for slot in range(FRAMES):
+            source = min(max(t - L + slot, 0), SEEN - 1)
+            np.testing.assert_allclose(kp[0, slot], own[source][0], rtol=0, atol=1e-12,
+                                       err_msg=f"frame {t} slot {slot}")
+            np.testing.assert_allclose(conf[0, slot], own[source][1], rtol=0, atol=1e-12)
+        # The lifter's answer (its centre slot's features) is frame t's own 2D.
+        expected, _ = lifter_features(own[t][0], own[t][1], min_confidence=0.3)
+        np.testing.assert_allclose(joints[0], expected, atol=1e-6, err_msg=f"frame {t}")
+    # The frames differ enough that a window off by one frame would have failed above.
+    assert min(np.nanmax(np.abs(own[t + 1][0] - own[t][0])) for t in range(SEEN - 1)) > 1e-3
+
+
+def test_causal_pipeline_refuses_a_centred_lifter_and_process_refuses_lookahead(centred):
+    from pose3d_ros.core.parameters import SettingError
+
+    with pytest.raises(SettingError, match=r"is a centred lifter \(latency 4 frames.*`pose3d run`"):
+        PosePipeline(centred.settings, models=centred.models)
+    with pytest.raises(RuntimeError, match="LookaheadPipeline"):
+        centred.process(np.zeros((64, 64, 3), np.uint8), CameraModel.from_fov(64, 64, 60.0), 0.0)
+
+
+def test_delay_covers_the_look_ahead_in_slots():
+    assert delay_frames_for(13, 1 / 30, 1 / 30) == 13
+    assert delay_frames_for(13, 1 / 25, 1 / 30) == 13  # slower frames: >= 1 slot each
+    assert delay_frames_for(13, 1 / 60, 1 / 30) == 26  # a slot every 2 frames
+    assert delay_frames_for(13, 1 / 60, 0.0) == 13  # grid inferred from the frames
+    assert delay_frames_for(0, 1 / 30, 1 / 30) == 0
