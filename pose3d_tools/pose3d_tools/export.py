@@ -360,3 +360,71 @@ def export_e2e_onnx(model: nn.Module, path: str | Path, opset: int = 17,
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return path
+
+
+# -- end-to-end image models ---------------------------------------------------------------------
+E2E_INPUT = "image"
+E2E_OUTPUTS = ("joints", "confidence")
+E2E_DESCRIPTION = (
+    "image: float32 (B, 3, S, S) RGB crop, (pixel / 255 - mean) / std; the crop is "
+    "cv2.warpAffine(image, roi_transforms(rois_from_boxes(box of the person's 2D joints, "
+    "crop_scale), S)[0], (S, S), INTER_LINEAR | WARP_INVERSE_MAP, constant border 0). "
+    "joints: float32 (B, 17, 3) Human3.6M-17 root-relative metres (pelvis 0) in the crop's axes "
+    "(pose3d_ros.stages.crops.camera_to_crop_axes); confidence: float32 (B, 17) in [0, 1]."
+)
+
+
+def export_e2e_onnx(model: nn.Module, path: str | Path, opset: int = 17,
+                    metadata: dict[str, str] | None = None) -> Path:
+    """Export an end-to-end image model (models.e2e_transformer) with a dynamic batch axis.
+
+    Opset >= 16 for GridSample (the deformable attention's bilinear sampling). metadata_props
+    follow the E2E contract: kind, model, joint_set, input_size, crop_scale, mean, std, variant.
+    """
+    import onnx
+
+    if opset < 16:
+        raise ValueError("GridSample needs opset >= 16")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    size = int(cfg.input_size)
+    dummy = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (dummy,), str(path), input_names=[E2E_INPUT],
+                output_names=list(E2E_OUTPUTS),
+                dynamic_axes={n: {0: "batch"} for n in (E2E_INPUT, *E2E_OUTPUTS)},
+                opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+    finally:
+        model.train(was_training)
+    proto = onnx.load(str(path))
+    props = {
+        "kind": "e2e",
+        "model": _model_name(model),
+        "variant": cfg.variant,
+        "joint_set": JOINT_SET,
+        "input_size": str(size),
+        "crop_scale": "1.4",
+        "mean": "0.485,0.456,0.406",
+        "std": "0.229,0.224,0.225",
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "input": E2E_INPUT,
+        "output": ",".join(E2E_OUTPUTS),
+        "input_description": E2E_DESCRIPTION,
+        "exporter": f"torch {torch.__version__} torchscript (dynamo=False), opset {opset}",
+        **(metadata or {}),
+    }
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    proto.producer_name = "pose3d_ros"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
