@@ -3,6 +3,11 @@
 Writes one JSON line per frame (people with ids, 2D keypoints with confidence, metric 3D joints
 in the camera frame, root and its uncertainty), optionally an annotated video. What is tested
 here is what runs on the robot: the same PosePipeline object, fed frame by frame.
+
+A centred lifter (latency L > 0 frames, which the node refuses) runs here with look-ahead
+(lookahead_pipeline.py): each frame is written once the L frames after it are processed (at the
+end of the input, with what there is), still in frame order and each record describing its own
+frame; the summary says how many frames were held back at most.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pose3d_ros.core.floor import FloorPlaneError, floor_from_parameters
 from pose3d_ros.core.frame_sources import open_source
 from pose3d_ros.core.parameters import SettingError, build_settings, flat_values, with_values
 from pose3d_ros.core.poses import PersonPose
+from pose3d_ros.lookahead_pipeline import LookaheadPipeline, delay_frames_for
 from pose3d_ros.pipeline import ESTIMATOR_CHOICES, PipelineSettings, PosePipeline
 from pose3d_ros.visualization import SceneView, draw_poses_2d, side_by_side
 
@@ -108,9 +114,10 @@ def run(
     max_frames: int = 0,
     pipeline: PosePipeline | None = None,
 ) -> dict[str, Any]:
-    """``pipeline``: already built (its models loaded), else built from ``settings``."""
+    """``pipeline``: already built (its models loaded), else built from ``settings``; either
+    may have a centred lifter (then the frames are written with a delay, in order)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = pipeline or PosePipeline(settings or PipelineSettings())
+    pipeline = pipeline or PosePipeline(settings or PipelineSettings(), allow_lookahead=True)
     source = open_source(input_spec)
     width, height = source.size
     if camera_yaml:
@@ -122,9 +129,15 @@ def run(
         camera = CameraModel.from_fov(width, height, fov_deg)
         assumption = f"ASSUMED {fov_deg:g} deg horizontal field of view (no camera file given)"
     period = 1.0 / (fps or source.fps or 30.0)
+    lookahead = pipeline.windows.lookahead
+    delayed = None
+    if lookahead:
+        delay = delay_frames_for(lookahead, period, pipeline.windows.settings.frame_period_s)
+        delayed = LookaheadPipeline(pipeline, delay)
     writer = None
     view = SceneView(height=height, width=round(height * 4 / 3)) if video else None
-    frames = 0
+    frames = 0  # written
+    read = 0
     people = 0
     constraints: dict[str, int] = {}
     ids: set[int] = set()
@@ -134,12 +147,10 @@ def run(
         source.frame_count if not max_frames else min(max_frames, source.frame_count or max_frames)
     )
     with open(out_dir / "skeletons.jsonl", "w") as fh, tqdm(total=total, unit="frame") as bar:
-        while True:
-            frame = source.read()
-            if frame is None or (max_frames and frames >= max_frames):
-                break
+
+        def write(frame, result) -> None:
+            nonlocal frames, people, writer
             stamp = frame.index * period
-            result = pipeline.process(frame.image, camera, stamp)
             record = {
                 "frame": frame.index,
                 "stamp": round(stamp, 6),
@@ -169,6 +180,20 @@ def run(
                     )
                 writer.write(panel)
             bar.update(1)
+
+        while True:
+            frame = source.read()
+            if frame is None or (max_frames and read >= max_frames):
+                break
+            read += 1
+            stamp = frame.index * period
+            if delayed is None:
+                write(frame, pipeline.process(frame.image, camera, stamp))
+                continue
+            for done, result in delayed.push(frame.image, camera, stamp, tag=frame):
+                write(done, result)
+        for done, result in delayed.flush() if delayed is not None else []:
+            write(done, result)
     if writer is not None:
         writer.release()
     source.close()
@@ -184,6 +209,7 @@ def run(
         "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
         "stages_ms_mean": {k: round(v / max(frames, 1), 2) for k, v in stage_sums.items()},
         "pipeline": pipeline.describe(),
+        "lookahead_frames": 0 if delayed is None else delayed.delay_frames,
         "settings": flat_values(pipeline.settings),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -218,6 +244,12 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
         "standing or sitting on it are placed with the floor constraint",
     )
     p.add_argument(
+        "--lifter",
+        help="2D-to-3D lifter: a shipped name (pose3d_ros/lifters) or an .onnx path; a centred "
+        "one (latency > 0 frames) runs with look-ahead, each frame written once the frames "
+        "after it are in; default: the params file's pipeline.lifter.model, else htnet_small",
+    )
+    p.add_argument(
         "--estimator",
         choices=ESTIMATOR_CHOICES,
         help="3D stage: lifter (2D keypoints -> 3D) or e2e (the end-to-end image model on each "
@@ -249,8 +281,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: --floor {' '.join(map(str, args.floor or []))}: {e}", file=sys.stderr)
         return 2
     settings = with_estimator(settings, args.estimator, args.e2e_model)
+    if args.lifter:
+        settings = with_values(settings, {"lifter.model": args.lifter})
     try:  # models load (and are checked) before the input is opened
-        pipeline = PosePipeline(settings)
+        pipeline = PosePipeline(settings, allow_lookahead=True)
     except (AssetError, BackendError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
