@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from toy_lifters import centre_echo_lifter
+from toy_lifters import centre_echo_lifter, echo_lifter
 
 from pose3d_ros.core.camera import CameraModel
 from pose3d_ros.core.parameters import with_values
@@ -155,3 +155,28 @@ def test_pose3d_run_with_a_centred_lifter_writes_every_frame_in_order(footage, t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == len(images) and summary["lookahead_frames"] == L
     assert "latency 4 frames" in summary["pipeline"]
+
+
+def test_causal_seq2frame_lifter_keeps_the_frame_by_frame_path(model_dir, footage, tmp_path):
+    """A causal seq2frame export (as HoT's for the node) through process(): each frame lifted
+    at once from the window ending at it (the newest slot is the frame's own 2D)."""
+    lifter = echo_lifter(tmp_path / "newest_t9.onnx", FRAMES, FRAMES - 1)
+    settings = with_values(
+        PipelineSettings(backend="onnxruntime", model_dir=str(model_dir)),
+        {"lifter.model": str(lifter), "smoothing.enabled": False},
+    )
+    pipeline = PosePipeline(settings)  # no look-ahead needed: the node can take it
+    assert pipeline.windows.lookahead == 0
+    lifted = []
+    lift = pipeline.lifter.lift
+    pipeline.lifter.lift = lambda kp, conf: lifted.append(lift(kp, conf)) or lifted[-1]
+    images = _frames(footage)[:4]
+    h, w = images[0].shape[:2]
+    camera = CameraModel.from_fov(w, h, 60.0)
+    for k, image in enumerate(images):
+        people = pipeline.process(image, camera, k * PERIOD).poses
+        assert len(people) == 1 and len(lifted) == k + 1
+        conf = people[0].confidence
+        norm = np.where((conf > 0)[:, None], camera.undistort_pixels(people[0].keypoints_2d), 0)
+        expected, _ = lifter_features(norm, conf, min_confidence=0.3)
+        np.testing.assert_allclose(lifted[k].joints[0], expected, atol=1e-6)

@@ -48,13 +48,17 @@ def centre_echo_lifter(path: Path, frames: int) -> Path:
     """A centred seq2frame lifter that answers its centre slot's own features (B, 1, 17, 3):
     the pose it gives for a frame is that frame's normalised 2D and confidence, so a test sees
     which frame was at the centre of the window."""
-    centre = frames // 2
-    keep = numpy_helper.from_array(np.array([centre], dtype=np.int64), "keep")
+    return echo_lifter(path, frames, frames // 2)
+
+
+def echo_lifter(path: Path, frames: int, output_frame: int) -> Path:
+    """A seq2frame lifter answering slot ``output_frame``'s own features (B, 1, 17, 3)."""
+    keep = numpy_helper.from_array(np.array([output_frame], dtype=np.int64), "keep")
     nodes = [helper.make_node("Gather", ["keypoints", "keep"], ["joints3d"], axis=1)]
     meta = {
-        "model": "toy_centre_echo",
+        "model": "toy_echo",
         "frames": str(frames),
-        "output_frame": str(centre),
+        "output_frame": str(output_frame),
         "output_frames": "1",
     }
     return _save(path, nodes, [keep], frames, 1, meta)
