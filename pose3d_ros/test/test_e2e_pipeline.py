@@ -178,3 +178,37 @@ def test_an_e2e_model_in_the_model_dir_is_found_by_name(tmp_path):
     assert estimator_path(str(own), tmp_path) == own
     with pytest.raises(AssetError, match="does not exist"):
         estimator_path(str(tmp_path / "gone.onnx"), tmp_path)
+
+
+def test_people_the_model_cannot_crop_are_skipped_with_a_warning(
+    model_dir, footage, constant_model
+):
+    """vtest's small people with a joint or two unseen, under e2e.min_joints 17: each gets one
+    warning naming its track and no 3D (not placed); everyone fully seen is still estimated."""
+    settings = build_settings(
+        PipelineSettings,
+        {
+            "backend": "onnxruntime",
+            "model_dir": str(model_dir),
+            "estimator": "e2e",
+            "e2e.model": str(constant_model),
+            "e2e.min_joints": 17,
+        },
+    )
+    pipeline = PosePipeline(settings)
+    capture = cv2.VideoCapture(str(footage / "vtest.avi"))
+    image = capture.read()[1]
+    capture.release()
+    result = pipeline.process(image, camera_for(image), 0.0)
+    seen = [p for p in result.poses if p.observed.any()]
+    partial = [p for p in seen if not p.observed.all()]
+    whole = [p for p in seen if p.observed.all()]
+    assert partial and whole, [(p.track_id, int(p.observed.sum())) for p in seen]
+    for p in partial:
+        n = int(p.observed.sum())
+        text = f"e2e too few joints for a crop: track {p.track_id} skipped ({n} observed"
+        assert sum(w.startswith(text) for w in result.warnings) == 1, result.warnings
+        assert np.isnan(p.joints_3d).all() and p.placement == ""
+    for p in whole:
+        assert p.placement == "size_prior"
+        turn_about_optical_axis(root_relative(p))
