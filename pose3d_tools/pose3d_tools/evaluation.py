@@ -342,6 +342,13 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
     cfg = cfg or EvalConfig()
     out = Path(out_dir or cfg.out_dir)
     all_records, details, placement_records = [], {}, []
+    # End-to-end image models (checkpoint kind "e2e") have their own protocol: held-out renders.
+    from pose3d_tools.e2e_eval import evaluate_e2e_checkpoint, is_e2e_checkpoint
+
+    image_models = [c for c in checkpoints if is_e2e_checkpoint(c)]
+    checkpoints = [c for c in checkpoints if c not in image_models]
+    for ckpt in image_models:
+        all_records.append(evaluate_e2e_checkpoint(ckpt, threads=cfg.threads))
     for ckpt in checkpoints:
         results = evaluate_checkpoint(ckpt, cfg)
         name = results[0][0]["model"]
