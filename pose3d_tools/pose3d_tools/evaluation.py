@@ -36,6 +36,8 @@ from pose3d_tools.data.cameras import Camera, load_h36m_cameras, subject_cameras
 from pose3d_tools.data.h36m import TEST_SUBJECTS, check_subjects, load_split
 
 LIFTER_CARD_DIR = REPO_ROOT / "pose3d_ros" / "lifters"  # model cards live beside the shipped ONNX
+# The HoT (l, k) ablation (pose3d_tools.bench.hot_ablation); a hot_mixste card includes its table.
+HOT_ABLATION_JSON = REPO_ROOT / "out" / "bench" / "hot_ablation.json"
 
 
 # Noisy 2D inputs of the evaluation -> lag-1 jitter correlation between 50 Hz frames. "noisy"
@@ -506,6 +508,16 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                   "Each run of frames is placed in the capture volume with a seeded random heading "
                   "and offset, projected through the real lens distortion and undistorted again; "
                   "'noisy' adds the detector-like error model to every sample."]
+    if records and records[0].get("gflops_per_frame") is not None:
+        lines += ["", f"Compute (torch FlopCounterMode, batch 1, matmul-type ops): "
+                  f"{records[0]['gflops_per_frame']:.4f} GFLOPs per output frame, "
+                  f"{records[0]['gflops_per_published_frame']:.4f} GFLOPs per published frame "
+                  "(one window forward as the node runs it; seq2frame where the model has it)."]
+    if ckpt["name"] == "hot_mixste" and HOT_ABLATION_JSON.is_file():
+        from pose3d_tools.bench.hot_ablation import card_section
+
+        section = card_section(json.loads(HOT_ABLATION_JSON.read_text()), name)
+        lines += ["", *section] if section else []
     if details:
         for key, d in details.items():
             pj = d.get("per_joint_mm")
