@@ -513,11 +513,6 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                   f"{records[0]['gflops_per_frame']:.4f} GFLOPs per output frame, "
                   f"{records[0]['gflops_per_published_frame']:.4f} GFLOPs per published frame "
                   "(one window forward as the node runs it; seq2frame where the model has it)."]
-    if ckpt["name"] == "hot_mixste" and HOT_ABLATION_JSON.is_file():
-        from pose3d_tools.bench.hot_ablation import card_section
-
-        section = card_section(json.loads(HOT_ABLATION_JSON.read_text()), name)
-        lines += ["", *section] if section else []
     if details:
         for key, d in details.items():
             pj = d.get("per_joint_mm")
@@ -525,6 +520,11 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
                 worst = sorted(zip(H36M17.joints, pj, strict=True), key=lambda x: -x[1])[:4]
                 lines.append(f"- Worst joints ({key.split('/')[-1]} 2D): "
                              + ", ".join(f"{j} {e:.0f} mm" for j, e in worst) + ".")
+    if ckpt["name"] == "hot_mixste" and HOT_ABLATION_JSON.is_file():
+        from pose3d_tools.bench.hot_ablation import card_section
+
+        section = card_section(json.loads(HOT_ABLATION_JSON.read_text()), name)
+        lines += ["", *section] if section else []
     lines += [
         "",
         "## Caveats",
