@@ -80,3 +80,21 @@ def test_flip_and_rotation_move_image_and_joints_together():
     peak = np.unravel_index(out[..., 0].argmax(), out.shape[:2])
     expected = (c + scale * moved[src, 1], c + scale * moved[src, 0])
     assert abs(peak[0] - expected[0]) <= 1.0 and abs(peak[1] - expected[1]) <= 1.0
+
+
+def test_ablation_configs_parse_and_share_one_budget():
+    from pose3d_tools import TRAINING_CONFIG_DIR
+    from pose3d_tools.e2e_training import load_config
+    from pose3d_tools.models.e2e_transformer import E2EConfig
+
+    paths = sorted((TRAINING_CONFIG_DIR / "e2e").glob("e2e_*.yaml"))
+    cfgs = {p.stem: load_config(p) for p in paths}
+    assert set(cfgs) >= {"e2e_baseline_c2f", "e2e_baseline_noc2f", "e2e_jdt_c2f",
+                         "e2e_jdt_noc2f"}
+    for stem, cfg in cfgs.items():
+        assert cfg.name == stem
+        assert E2EConfig.from_dict(cfg.model).variant in stem
+        assert cfg.loss.coarse_to_fine == ("noc2f" not in stem)
+    budgets = {(c.optim.steps, c.optim.batch_size, c.optim.lr, c.data.renders_dir)
+               for c in cfgs.values()}
+    assert len(budgets) == 1
