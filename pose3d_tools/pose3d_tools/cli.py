@@ -8,6 +8,7 @@
     pose3d-tools calib --onnx model.onnx --out calib.npy   (INT8 calibration inputs)
     pose3d-tools bench                                (lifter latency per backend)
     pose3d-tools demo --out out/demo                  (the ROS graph on the demo footage)
+    pose3d-tools render --split train --n 20000 --out out/renders/train   (E2E training crops)
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(export_refiner_onnx(model, out, metadata={
             "checkpoint": Path(args.checkpoint).name, "licence": str(ckpt.get("licence", ""))}))
         return 0
+    if load_checkpoint(args.checkpoint).get("kind") == "e2e":  # an end-to-end image model
+        from pose3d_tools.e2e_training import export_checkpoint
+
+        print(export_checkpoint(args.checkpoint, out))
+        return 0
     model, ckpt = load_lifter(args.checkpoint)
     inp = ckpt.get("input", {})
     metadata = {
@@ -188,6 +194,12 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     add(sub)
 
 
+def add_render_parser(sub: argparse._SubParsersAction) -> None:
+    from pose3d_tools.data.render import add_render_parser as add
+
+    add(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train_parser,
     add_eval_parser,
@@ -196,6 +208,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_calib_parser,
     add_bench_parser,
     add_demo_parser,
+    add_render_parser,
 ]
 
 

@@ -125,28 +125,45 @@ def joint_radii(size: float = 1.0, girth: float = 1.0) -> np.ndarray:
     return out * size * girth
 
 
-def capsule_depths(rays: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Optical depth (N, K) where each ray meets each capsule first; inf where it misses.
+def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return x[..., 0] * y[..., 0] + x[..., 1] * y[..., 1] + x[..., 2] * y[..., 2]
 
-    ``rays`` (N, 3) directions ``(x, y, 1)`` from the camera centre; ``a``, ``b`` (K, 3) segment
-    ends and ``r`` (K,) radii, metres, camera optical frame. A hit behind the camera is a miss.
+
+def capsule_depths(x: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, r: np.ndarray,
+                   which: np.ndarray | None = None) -> np.ndarray:
+    """Optical depth where each ray first meets its capsule; inf where it misses.
+
+    Rays start at the camera centre with directions ``(x, y, 1)`` (``x``, ``y`` arrays of
+    normalised image coordinates); capsules are ``a``, ``b`` (K, 3) segment ends and ``r`` (K,)
+    radii, metres, camera optical frame. Without ``which``, the capsules' (K,) quantities
+    broadcast against ``x`` and ``y`` (e.g. x, y (N, 1) give (N, K)); with ``which`` (same
+    shape as ``x``), ray i is tested against capsule ``which[i]`` only. A hit behind the camera
+    is a miss.
     """
-    d = np.asarray(rays, np.float64)
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     r2 = np.asarray(r, np.float64) ** 2
-    length = np.linalg.norm(b - a, axis=1)
-    u = (b - a) / np.maximum(length, 1e-9)[:, None]
-    du, dd = d @ u.T, np.sum(d * d, axis=1)[:, None]  # (N, K), (N, 1)
+    ab = b - a
+    length = np.sqrt(_dot(ab, ab))
+    u = ab / np.maximum(length, 1e-9)[..., None]
+    au = _dot(a, u)
+    nv = au[..., None] * u - a  # the axis' point nearest the camera, negated: normal to u
+    per_capsule = (u[..., 0], u[..., 1], u[..., 2], nv[..., 0], nv[..., 1], nv[..., 2],
+                   a[..., 0], a[..., 1], a[..., 2], b[..., 0], b[..., 1], b[..., 2], au, length,
+                   _dot(nv, nv) - r2, _dot(a, a) - r2, _dot(b, b) - r2)
+    if which is not None:
+        per_capsule = tuple(q[which] for q in per_capsule)
+    ux, uy, uz, nx, ny, nz, ax, ay, az, bx, by, bz, au, length, qc, ca, cb = per_capsule
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    dd = x * x + y * y + 1.0
+    du = x * ux + y * uy + uz
     with np.errstate(invalid="ignore", divide="ignore"):
         # Cylinder: |t m + n| = r, m = d - (d.u) u and n = -a + (a.u) u (n is normal to u).
-        au = np.sum(a * u, axis=1)
-        n = -a + au[:, None] * u
-        qa, qb = dd - du**2, d @ n.T
-        qc = np.sum(n * n, axis=1) - r2
-        t = (-qb - np.sqrt(qb**2 - qa * qc)) / qa
+        qa, qb = dd - du * du, x * nx + y * ny + nz
+        t = (-qb - np.sqrt(qb * qb - qa * qc)) / qa
         along = t * du - au
         best = np.where((t > 0) & (along >= 0) & (along <= length), t, np.inf)
-        for centre in (a, b):  # spherical caps
-            dc = d @ centre.T
-            t = (dc - np.sqrt(dc**2 - dd * (np.sum(centre * centre, axis=1) - r2))) / dd
+        for cx, cy, cz, cc in ((ax, ay, az, ca), (bx, by, bz, cb)):  # spherical caps
+            dc = x * cx + y * cy + cz
+            t = (dc - np.sqrt(dc * dc - dd * cc)) / dd
             best = np.where((t > 0) & (t < best), t, best)
     return best

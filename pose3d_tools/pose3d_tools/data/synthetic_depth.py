@@ -54,8 +54,8 @@ def body_depth(rays: np.ndarray, joints: np.ndarray) -> np.ndarray:
     ``rays`` (N, 2) undistorted normalised coordinates (the ray is (x, y, 1), so the ray
     parameter of a hit is its z); ``joints`` (17, 3) metres in the camera optical frame.
     """
-    d = np.concatenate([rays, np.ones((len(rays), 1))], axis=1)  # (N, 3)
-    best = capsule_depths(d, joints[CAPSULE_A], joints[CAPSULE_B], CAPSULE_R)
+    x, y = rays[:, :1], rays[:, 1:2]  # (N, 1) against (K,) capsules
+    best = capsule_depths(x, y, joints[CAPSULE_A], joints[CAPSULE_B], CAPSULE_R)
     z = best.min(axis=1)
     return np.where(np.isfinite(z), z, np.nan)
 
