@@ -1,6 +1,7 @@
 """Training of the end-to-end image -> 3D pose transformer on rendered crops.
 
-    python -m pose3d_tools.e2e_training --config pose3d_tools/config/training/e2e_jdt_c2f.yaml
+    python -m pose3d_tools.e2e_training --config pose3d_tools/config/training/e2e/e2e_jdt_c2f.yaml
+    pose3d-tools export --checkpoint pose3d_tools/checkpoints/e2e/e2e_jdt_c2f.pt --output x.onnx
 
 Data: the renders of :mod:`pose3d_tools.data.render` (``out/renders/train``: memory-mapped
 ``images.npy`` (N, S, S, 3) uint8 RGB and ``joints.npy`` (N, 17, 3) m root-relative crop axes),
@@ -439,3 +440,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Path:
+    """ONNX export of a shipped E2E checkpoint with the contract's metadata, plus the
+    checkpoint's name, licence and the data it was trained on."""
+    from pose3d_tools.e2e_eval import load_e2e
+    from pose3d_tools.export import export_e2e_onnx
+
+    model, ckpt = load_e2e(checkpoint)
+    return export_e2e_onnx(model, output, metadata={
+        "model": str(ckpt.get("name", Path(checkpoint).stem)),
+        "checkpoint": Path(checkpoint).name,
+        "licence": str(ckpt.get("licence", LICENCE_NOTE)),
+        "trained_on": "rendered crops (capsule bodies over photographs) of Human3.6M train-split "
+                      "poses (S1, S5, S6, S7, S8); no real images",
+    })
