@@ -457,7 +457,8 @@ class PosePipeline:
         else:
             lifted = self.lifter.lift(win_kp, win_conf)  # missing joints: NaN / confidence 0
         t4 = clock()
-        timings["lifting"] = (t4 - t3) * 1e3
+        # Smoothing and windows (in observe) count as lifting, as they did before the split.
+        timings["lifting"] = timings.pop("windows", 0.0) + (t4 - t3) * 1e3
         if self.refiner is not None and observed:
             # Joints the 2D stage did not see (published valid false) get the refiner's estimate
             # instead of the lifter's guess; seen ones are untouched. Unlifted people are skipped.

@@ -523,7 +523,7 @@ def model_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
     if ckpt["name"] == "hot_mixste" and HOT_ABLATION_JSON.is_file():
         from pose3d_tools.bench.hot_ablation import card_section
 
-        section = card_section(json.loads(HOT_ABLATION_JSON.read_text()), name)
+        section = card_section(json.loads(HOT_ABLATION_JSON.read_text()), name, checkpoint)
         lines += ["", *section] if section else []
     lines += [
         "",

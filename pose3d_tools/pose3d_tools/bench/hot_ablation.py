@@ -200,15 +200,19 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def card_section(report: dict[str, Any], model_name: str) -> list[str]:
-    """Model-card lines for the ablation when it ran on the model ``model_name`` (else [])."""
+def card_section(report: dict[str, Any], model_name: str,
+                 checkpoint: str | os.PathLike | None = None) -> list[str]:
+    """Model-card lines for the ablation when it ran on the model ``model_name`` (else []);
+    says so when it ran on another file than ``checkpoint`` (the card's)."""
     if report.get("model") != model_name:
         return []
-    sha = report.get("checkpoint_sha256", "")[:12]
+    sha = report.get("checkpoint_sha256", "")
+    same = checkpoint is None or file_sha256(checkpoint) == sha
     return ["## Ablation: pruning block l and kept tokens k (inference time)", "",
             "From `python -m pose3d_tools.bench.hot_ablation` on "
-            f"`{Path(report['checkpoint']).name}` (sha256 {sha}...), "
-            "`out/bench/hot_ablation.json`.", "", markdown(report).rstrip()]
+            f"`{Path(report['checkpoint']).name}` (sha256 {sha[:12]}..."
+            + ("" if same else ", NOT the file of this card: weights may differ")
+            + "), `out/bench/hot_ablation.json`.", "", markdown(report).rstrip()]
 
 
 def main(argv: list[str] | None = None) -> int:
