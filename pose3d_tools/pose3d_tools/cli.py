@@ -154,11 +154,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         print(export_checkpoint(args.checkpoint, out))
         return 0
-    if load_checkpoint(args.checkpoint).get("kind") == "e2e":  # an end-to-end image model
-        from pose3d_tools.e2e_training import export_checkpoint
-
-        print(export_checkpoint(args.checkpoint, out))
-        return 0
     model, ckpt = load_lifter(args.checkpoint)
     inp = ckpt.get("input", {})
     metadata = {
