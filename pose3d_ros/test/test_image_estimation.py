@@ -221,18 +221,22 @@ def test_bad_people_are_skipped_with_a_reason_and_the_rest_still_run(constant_mo
     assert not out.valid.any() and len(rec.feeds) == 1
 
 
-def test_joints_seen_only_count_for_the_crop(constant_model):
-    """A joint the 2D stage did not see (confidence 0) is not part of the person's box, even
-    when its meaningless coordinates are far off or NaN."""
+def test_the_crop_box_holds_every_placed_joint_seen_or_not(constant_model):
+    """The box is of all 17 joints the 2D stage placed, as the training renders' box is: an
+    unseen joint (confidence 0, e.g. an occluded foot BlazePose still places) widens it, a joint
+    without coordinates (NaN) does not; a person needs min_joints seen joints."""
     est, _ = estimator(constant_model)
     points = person_in_box(100, 50, 180, 150)
-    points[16] = (5000.0, np.nan)
+    points[15] = (200.0, 170.0)  # unseen, placed below and right of the seen ones
+    points[16] = (np.nan, np.nan)  # unseen, not placed
     conf = np.ones(17)
-    conf[16] = 0.0
+    conf[15:] = 0.0
     out = est.estimate(np.zeros((240, 320, 3), np.uint8), points[None], conf[None])
-    assert out.valid.all()
-    box_seen = np.r_[points[:16].min(0), points[:16].max(0)]
-    np.testing.assert_allclose(out.rois[0, :2], (box_seen[:2] + box_seen[2:]) / 2)
+    assert out.valid.all(), out.skipped
+    np.testing.assert_allclose(out.rois[0], [150.0, 110.0, 1.4 * 120, 0.0])  # (100,50)-(200,170)
+    conf[:12] = 0.0  # 3 seen: too few for min_joints 6
+    out = est.estimate(np.zeros((240, 320, 3), np.uint8), points[None], conf[None])
+    assert [s.kind for s in out.skipped] == ["too few joints for a crop"]
 
 
 # -- 5. the metadata is the contract ---------------------------------------------------------------

@@ -7,8 +7,11 @@ is cropped upright, as the lifters' 2D crops are). Each person is then cropped a
 trained -- the E2E contract shared by the renderer, the export and this runtime:
 
 * ROI ``(cx, cy, side, angle)`` = ``crops.rois_from_boxes(box, crop_scale, angle)``, ``box`` the
-  (x_min, y_min, x_max, y_max) of the person's observed H36M-17 joints, image pixels with pixel
-  centres at integers; ``angle`` 0 unless the 2D stage's crop was rotated;
+  (x_min, y_min, x_max, y_max) of the person's H36M-17 joints, image pixels with pixel centres
+  at integers; ``angle`` 0 unless the 2D stage's crop was rotated. The box takes all 17 joints
+  the 2D stage places (seen or not: BlazePose places occluded and out-of-image joints too, and
+  the training renders' box is of all 17), so an occluded leg does not shrink the crop; a person
+  needs ``min_joints`` seen joints to be cropped at all;
 * crop = ``cv2.warpAffine(image, crops.roi_transforms(roi, S)[0], (S, S), INTER_LINEAR |
   WARP_INVERSE_MAP, BORDER_CONSTANT 0)``, RGB, ``(pixel / 255 - mean) / std``, input "image"
   (B, 3, S, S) float32; S, crop_scale, mean and std come from the ONNX metadata;
@@ -256,13 +259,12 @@ class E2EEstimator:
         seen = confidence > 0
         finite = np.isfinite(points).all(-1)
         skip((seen & ~finite).any(1), "non-finite 2D keypoints", lambda i: "NaN/inf pixels")
-        use = np.where(finite, confidence, 0.0)
-        boxes = keypoint_boxes(np.nan_to_num(points), use, self.settings.min_joints)
         skip(
-            ~np.isfinite(boxes).all(1),
+            seen.sum(1) < self.settings.min_joints,
             "too few joints for a crop",
             lambda i: f"{int(seen[i].sum())} observed, min_joints {self.settings.min_joints}",
         )
+        boxes = keypoint_boxes(np.nan_to_num(points), finite, 1)  # all placed joints, seen or not
         extent = np.nan_to_num(boxes[:, 2:] - boxes[:, :2]).max(1)
         skip(extent < MIN_BOX_PX, "zero-size person box", lambda i: f"{extent[i]:.1f} px")
         rois = rois_from_boxes(np.nan_to_num(boxes), self.contract.crop_scale, angles)
