@@ -4,8 +4,14 @@ eager vs ONNX Runtime (same run, same inputs), for batch 1 and 8.
     PYTHONPATH=pose3d_ros .venv/bin/python benchmarks/lifters.py [--threads 1] [--runs 50]
 
 Prints a table and writes out/bench/lifters.json. FLOPs come from
-torch.utils.flop_counter.FlopCounterMode (matmul-type ops only; FLOPs = 2 x MACs). Timings on a
-shared machine are noisy: the load average at start and end is recorded in the JSON.
+torch.utils.flop_counter.FlopCounterMode via :mod:`pose3d_tools.flops` (matmul-type ops only;
+FLOPs = 2 x MACs). Timings on a shared machine are noisy: the load average at start and end is
+recorded in the JSON.
+
+The trained video transformers (MixSTE, HoT on MixSTE; ``CHECKPOINT_LIFTERS``) are benchmarked
+from their checkpoints in pose3d_tools/checkpoints/ or out/experiments/ when present (skipped
+with a message otherwise); HoT runs seq2frame in both PyTorch and ONNX Runtime (only the frame
+the node reads is restored), as its ONNX export does.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from pose3d_tools import CHECKPOINT_DIR
 from pose3d_tools import REPO_ROOT as ROOT
 from pose3d_tools.export import example_input, export_onnx
+from pose3d_tools.flops import seq2frame, window_flops
 from pose3d_tools.models import build_lifter, config_to_dict, lifter_from_checkpoint
 
 # (label, registry name, config) -- extend freely; checkpoints via --checkpoint.
@@ -37,12 +44,17 @@ MODELS = [
     ("temporal_htnet_t9", "temporal_htnet", None),
 ]
 TRAIN_BATCH = {"htnet": 256, "nanohtnet": 64, "temporal_htnet": 64}
+# Trained lifters benchmarked from their checkpoint (label = file stem), first found wins.
+CHECKPOINT_LIFTERS = ("mixste_t27_causal", "hot_mixste_t27_causal")
+CHECKPOINT_SEARCH = (CHECKPOINT_DIR, ROOT / "out" / "experiments")
 
 
-def flops(model, x) -> int:
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    return int(counter.get_total_flops())
+def find_checkpoint(label: str) -> Path | None:
+    """``<label>.pt`` in the shipped checkpoints, else in out/experiments (None: not trained)."""
+    for folder in CHECKPOINT_SEARCH:
+        if (folder / f"{label}.pt").is_file():
+            return folder / f"{label}.pt"
+    return None
 
 
 def percentiles(times: list[float]) -> dict[str, float]:
@@ -90,10 +102,11 @@ def bench_model(label, model, threads, runs, train_steps, tmp: Path) -> dict:
         "config": config_to_dict(model.config),
         "frames": frames,
         "params": sum(p.numel() for p in model.parameters()),
-        "flops_per_window": flops(model, example_input(frames, 1)),
+        "flops_per_window": window_flops(model)[0],
+        "flops_per_published_frame": window_flops(model, published_only=True)[0],
     }
     row["macs_per_window"] = row["flops_per_window"] // 2
-    onnx_path = export_onnx(model, tmp / f"{label}.onnx")
+    onnx_path = export_onnx(model, tmp / f"{label}.onnx")  # seq2frame where the model has it
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -101,10 +114,11 @@ def bench_model(label, model, threads, runs, train_steps, tmp: Path) -> dict:
     for batch in (1, 8):
         x = example_input(frames, batch, seed=batch)
         xn = x.numpy()
-        with torch.inference_mode():
+        with torch.inference_mode(), seq2frame(model, True):
             ref = model(x).numpy()
             eager = time_calls(lambda x=x: model(x), runs)
         out = sess.run(None, {"keypoints": xn})[0]
+        row["output_frames"] = int(out.shape[1])
         onnx_times = time_calls(lambda xn=xn: sess.run(None, {"keypoints": xn}), runs)
         row[f"b{batch}"] = {
             "torch": percentiles(eager),
@@ -174,6 +188,16 @@ def main(argv=None) -> int:
                     Path(tmp),
                 )
             )
+        for label in CHECKPOINT_LIFTERS:
+            if args.models and label not in args.models:
+                continue
+            path = find_checkpoint(label)
+            if path is None:
+                print(f"{label}: no checkpoint in {', '.join(map(str, CHECKPOINT_SEARCH))}; "
+                      "skipped (train it first)")
+                continue
+            rows.append(bench_model(label, lifter_from_checkpoint(path), args.threads,
+                                    args.runs, 0, Path(tmp)))
         for ckpt in args.checkpoint:
             rows.append(
                 bench_model(
