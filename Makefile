@@ -45,6 +45,7 @@ bench: setup
 	$(PY) -m pose3d_tools.bench.pipeline --out out/bench
 	$(PY) -m pose3d_tools.bench.stage2d
 	$(PY) -m pose3d_tools.bench.lifters --out out/bench/lifters.json
+	$(PY) -m pose3d_tools.bench.hot_ablation --checkpoint pose3d_tools/checkpoints/hot_mixste_t27_causal.pt --reference pose3d_tools/checkpoints/mixste_t27_causal.pt --out out/bench/hot_ablation.json --skip-missing
 	$(VENV)/bin/pose3d-tools bench
 	$(PY) -m pose3d_tools.bench.train --out out/bench/train.json
 	$(PY) -m pose3d_tools.bench.multi_camera --out out/bench/multi_camera.json

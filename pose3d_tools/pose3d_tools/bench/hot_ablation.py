@@ -224,11 +224,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="use every N-th window of the evaluation protocol (default 25)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir", help="Human3.6M directory")
+    ap.add_argument("--skip-missing", action="store_true",
+                    help="exit 0 (skipped, with a message) when a checkpoint does not exist")
     args = ap.parse_args(argv)
     for path in (args.checkpoint, args.reference):
         if not Path(path).is_file():
             print(f"hot_ablation: {path} does not exist (train it first); nothing written")
-            return 1
+            return 0 if args.skip_missing else 1
     report = run_ablation(args.checkpoint, args.reference, args.every, args.threads,
                           args.data_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
