@@ -14,6 +14,7 @@ import torch
 
 from pose3d_ros.backends.onnx_checks import check_tensorrt_ops, read_metadata
 from pose3d_tools.export import INPUT_NAME, OUTPUT_NAME, example_input, export_onnx
+from pose3d_tools.flops import seq2frame
 from pose3d_tools.models import build_lifter, lifter_from_checkpoint
 
 onnx = pytest.importorskip("onnx")
@@ -75,10 +76,11 @@ def test_onnxruntime_matches_pytorch(exported, batch):
     frames = model.config.frames
     x = example_input(frames, batch=batch, seed=batch)
     x[0, :, 16] = 0.0  # one missing joint
-    with torch.no_grad():
+    out_frames = int(read_metadata(path).get("output_frames", frames))  # 1: seq2frame (HoT)
+    with torch.no_grad(), seq2frame(model, out_frames == 1):
         ref = model(x).numpy()
     out = _session(path).run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
-    assert out.shape == (batch, frames, 17, 3)
+    assert out.shape == (batch, out_frames, 17, 3)
     assert np.abs(out - ref).max() <= TOLERANCE
     assert np.all(out[..., 0, :] == 0.0)
 
@@ -89,7 +91,9 @@ def test_dynamic_batch_and_names(exported):
     (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
     assert (inp.name, out.name) == (INPUT_NAME, OUTPUT_NAME)
     assert isinstance(inp.shape[0], str) and isinstance(out.shape[0], str)  # symbolic batch
-    assert inp.shape[1:] == out.shape[1:] == [model.config.frames, 17, 3]
+    out_frames = int(read_metadata(path).get("output_frames", model.config.frames))
+    assert inp.shape[1:] == [model.config.frames, 17, 3]
+    assert out.shape[1:] == [out_frames, 17, 3]
 
 
 def test_metadata(exported):
