@@ -170,9 +170,21 @@ def crop_person(image_rgb: np.ndarray, keypoints: np.ndarray, used: np.ndarray, 
     return crop, M
 
 
+def mean_training_pose(renders_dir: str | Path = "out/renders/train") -> np.ndarray | None:
+    """(17, 3) mean root-relative pose of the training renders (crop axes), None without them."""
+    from pose3d_tools.training import resolve_path
+
+    path = resolve_path(renders_dir) / "joints.npy"
+    if not path.is_file():
+        return None
+    joints = np.load(path, mmap_mode="r")
+    return np.asarray(joints[:20000], np.float64).mean(0)
+
+
 def evaluate_real(onnx_path: str | Path, out_dir: str | Path = "out", threads: int = 1,
                   sheet: bool = True) -> dict[str, Any]:
-    """The transfer measure on the posture set (see the module docstring)."""
+    """The transfer measure on the posture set (see the module docstring). A constant pose (the
+    training renders' mean) is measured too: what the measure gives with no image at all."""
     import cv2
     import onnxruntime as ort
 
@@ -189,6 +201,7 @@ def evaluate_real(onnx_path: str | Path, out_dir: str | Path = "out", threads: i
     opts.intra_op_num_threads = threads
     sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     pipeline = PosePipeline(PipelineSettings(threads=threads))
+    mean_pose = mean_training_pose()
     people, crops = [], []
     for item in images():
         bgr = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
@@ -211,13 +224,17 @@ def evaluate_real(onnx_path: str | Path, out_dir: str | Path = "out", threads: i
             lifter = pose.joints_3d - pose.joints_3d[:1]
             e2e_a = agreement_2d(joints[0].astype(np.float64), kp_crop, used)
             lift_a = agreement_2d(lifter, kp_crop, used)
-            people.append({"image": item.id, "category": item.category, "e2e": e2e_a,
-                           "lifter": lift_a, "e2e_confidence": float(conf[0].mean())})
+            row = {"image": item.id, "category": item.category, "e2e": e2e_a,
+                   "lifter": lift_a, "e2e_confidence": float(conf[0].mean())}
+            if mean_pose is not None:
+                row["mean_pose"] = agreement_2d(mean_pose, kp_crop, used)
+            people.append(row)
             crops.append((crop, kp_crop, used, joints[0], lifter, item.id))
     summary = summarise_real(people, meta)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "e2e_real.json").write_text(json.dumps({**summary, "people": people}, indent=1) + "\n")
+    record = {**summary, "per_person": people}
+    (out / "e2e_real.json").write_text(json.dumps(record, indent=1) + "\n")
     if sheet and crops:
         summary["contact_sheet"] = str(contact_sheet(crops, out / "e2e_real_contact_sheet.png"))
     return summary
@@ -231,7 +248,10 @@ def summarise_real(people: list[dict[str, Any]], meta: dict[str, str]) -> dict[s
                 "norm_err": round(float(np.mean([r[key]["norm_err"] for r in rows])), 4)}
 
     upright = [p for p in people if "rot" not in p["image"]]
+    constant = [p for p in people if "mean_pose" in p]
     return {
+        "mean_pose": agg(constant, "mean_pose"), "mean_pose_upright":
+            agg([p for p in constant if "rot" not in p["image"]], "mean_pose"),
         "model": meta.get("model"), "variant": meta.get("variant"), "input": REAL_INPUT,
         "people": len(people), "images": len({p["image"] for p in people}),
         "e2e": agg(people, "e2e"), "lifter_htnet_small": agg(people, "lifter"),
@@ -281,6 +301,149 @@ def contact_sheet(crops: list[tuple], path: Path, per_row: int = 8, scale: int =
     return path
 
 
+# ---------------------------------------------------------------------------------------------
+# model card
+# ---------------------------------------------------------------------------------------------
+ESTIMATOR_DIR = "pose3d_ros/estimators"  # shipped E2E ONNX files + their cards
+
+
+def onnx_parity(checkpoint: str | Path, onnx_path: str | Path, n: int = 4) -> float:
+    """Max |ONNX Runtime - PyTorch| over the joints and confidences of ``n`` random crops."""
+    import onnxruntime as ort
+    import torch
+
+    model, _ = load_e2e(checkpoint)
+    s = model.config.input_size
+    x = torch.randn(n, 3, s, s, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = [t.numpy() for t in model(x)]
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"image": x.numpy()})
+    return float(max(np.abs(a - b).max() for a, b in zip(out, ref, strict=True)))
+
+
+def model_card(checkpoint: str | Path, onnx_path: str | Path, records: list[dict[str, Any]],
+               real: dict[str, Any] | None, notes: str = "") -> str:
+    """Markdown card of a shipped E2E model: what it is, how it was trained (on renders), its
+    held-out render results (all ablation variants in ``records``) and its real-photo transfer."""
+    from pose3d_ros.backends.onnx_checks import check_tensorrt_ops
+
+    model, ckpt = load_e2e(checkpoint)
+    from pose3d_tools.models.e2e_transformer import gflops_per_crop
+
+    cfg, tc = model.config, ckpt.get("train_config") or {}
+    optim, loss = tc.get("optim", {}), tc.get("loss", {})
+    name = ckpt.get("name", Path(checkpoint).stem)
+    params = sum(p.numel() for p in model.parameters())
+    renders = ckpt.get("renders") or {}
+    lines = [
+        f"# {name}",
+        "",
+        "> **Trained on rendered images only** (capsule bodies over photographs, "
+        "`pose3d_tools.data.render`), never on real photographs of people. "
+        "**Licence: the poses are Human3.6M's, licensed for non-commercial research only; "
+        "these weights carry that restriction.**",
+        "",
+        "## Model",
+        f"- End-to-end image -> 3D transformer (seed: end-to-end 3D HPE with a transformer), "
+        f"variant `{cfg.variant}` "
+        + ("(Joint Detection Transformer: "
+           f"{cfg.num_queries} queries, classes = 17 joint types + background, Hungarian "
+           "matching in training; at inference each joint type takes the query with the highest "
+           "probability of it, inside the graph)" if cfg.variant == "jdt" else
+           "(force-aligned baseline: 17 queries, query j = joint j, last backbone level only)")
+        + f"; {params / 1e6:.2f} M parameters, {gflops_per_crop(model):.2f} GFLOPs per crop "
+        "(matmul/conv only, as `pose3d_tools.flops` counts).",
+        f"- Small ResNet (strides 8/16/32) -> {cfg.levels} level(s), sine positional + learnable "
+        f"level encodings -> {cfg.encoder_layers} encoder layer(s) of multi-scale deformable "
+        f"self-attention -> {cfg.decoder_layers} decoder layers (query self-attention, deformable "
+        "cross-attention, iterative refinement: each layer's 3D joints are the next layer's "
+        f"reference); hidden size {cfg.dim}, {cfg.heads} heads, {cfg.points} points per head and "
+        "level.",
+        f"- Input `image` float32 (B, 3, {cfg.input_size}, {cfg.input_size}) RGB, (pixel / 255 - "
+        "mean) / std (ImageNet mean/std), the contract's crop: ROI = rois_from_boxes(box of the "
+        "person's 2D joints, 1.4), warpAffine with WARP_INVERSE_MAP, constant border 0.",
+        "- Outputs `joints` float32 (B, 17, 3) Human3.6M-17, metres, root-relative (pelvis 0), "
+        "crop axes (= camera optical axes for an upright crop; perspective of off-centre people "
+        "ignored); `confidence` float32 (B, 17) in [0, 1] ("
+        + ("class probability of the chosen query" if cfg.variant == "jdt" else
+           "per-joint score head: trained to say the joint is within 10 cm") + ").",
+        f"- ONNX: `{Path(onnx_path).name}`, opset 17, dynamic batch; max |ONNX Runtime - "
+        f"PyTorch| = {onnx_parity(checkpoint, onnx_path):.1e}; ops outside the project's "
+        f"TensorRT allow-list: {', '.join(check_tensorrt_ops(onnx_path)) or 'none'} "
+        "(the deformable attention's bilinear sampling).",
+        "",
+        "## Training",
+        f"- Data: {renders.get('n', '?')} rendered crops of the Human3.6M train split "
+        f"({', '.join(renders.get('subjects') or ['S1', 'S5', 'S6', 'S7', 'S8'])}), memory-mapped, "
+        "augmented on the fly (crop re-warp: scale, shift, in-plane rotation with the 3D turned "
+        "alike; left-right flip; colour and brightness).",
+        "- Loss: " + ("coarse-to-fine: every decoder layer supervised, layer thresholds "
+                       f"{loss.get('thresholds_m')} m (L1, no loss under the threshold), layer "
+                       f"weights decay {loss.get('decay')} per layer towards the first"
+                       if loss.get("coarse_to_fine") else "last decoder layer only")
+        + f"; joint L1 weight {loss.get('joint_weight')}"
+        + (f", class cross-entropy weight {loss.get('class_weight')} (background "
+           f"{loss.get('background_weight')}), matching cost {loss.get('match_class')} x class "
+           f"probability + {loss.get('match_joint')} x L1" if cfg.variant == "jdt" else "")
+        + ".",
+        f"- AdamW lr {optim.get('lr')} (warm-up {optim.get('warmup_steps')} steps, cosine), "
+        f"batch {optim.get('batch_size')}, {ckpt.get('global_step')} steps "
+        f"({ckpt.get('global_step', 0) * optim.get('batch_size', 0)} crops), "
+        f"{ckpt.get('elapsed_s', 0) / 60:.1f} min wall, {tc.get('threads', 1)} thread on a "
+        "2-core CPU shared with other trainings. **A tiny budget: this is what a CPU does in "
+        "minutes, far from the paper's training.** Re-run: `python -m pose3d_tools.e2e_training "
+        f"--config pose3d_tools/config/training/e2e/{name}.yaml`.",
+        "",
+        "## Results on held-out renders (Human3.6M S9/S11 poses, rendered like the training set)",
+        "",
+        "| model | variant | coarse-to-fine | crops | MPJPE (mm) | P-MPJPE (mm) | train steps | "
+        "wall (min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        wall = 60 * (r.get("train_wall_hours") or 0)
+        lines.append(f"| {r['model']} | {r.get('variant')} | {r.get('coarse_to_fine')} | "
+                     f"{r['frames']} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | "
+                     f"{r.get('train_steps')} | {wall:.1f} |")
+    lines += ["", "Same steps, batch and data for every variant (the seed's ablation); renders "
+              "are easier than real images (see below). Records: `out/eval.json` (input "
+              f"\"{RENDER_INPUT}\")."]
+    if real:
+        e, lf, mp = real.get("e2e", {}), real.get("lifter_htnet_small", {}), real.get(
+            "mean_pose", {})
+        lines += [
+            "",
+            "## Transfer to real photographs (no tuning on them)",
+            "",
+            f"The posture photo set of `make bench-2d` ({real.get('images')} images, "
+            f"{real.get('people')} people found by the 2D stage; {real.get('upright_people')} "
+            "in upright images). No 3D truth exists for them, so the measure is how well the 3D "
+            "joints' (x, y), after the best scale and translation, fall on the 2D stage's "
+            "keypoints (confidence >= 0.3), per person:",
+            "",
+            "| 3D from | PCK@0.1 (all) | error / box side (all) | PCK@0.1 (upright) | "
+            "error / box side (upright) |",
+            "|---|---|---|---|---|",
+            f"| this model (image crop) | {e.get('pck@0.1')} | {e.get('norm_err')} | "
+            f"{real.get('e2e_upright', {}).get('pck@0.1')} | "
+            f"{real.get('e2e_upright', {}).get('norm_err')} |",
+            f"| a constant pose (training mean) | {mp.get('pck@0.1')} | {mp.get('norm_err')} |"
+            f" {real.get('mean_pose_upright', {}).get('pck@0.1')} | "
+            f"{real.get('mean_pose_upright', {}).get('norm_err')} |",
+            f"| lifter htnet_small (given these keypoints: a ceiling) | {lf.get('pck@0.1')} | "
+            f"{lf.get('norm_err')} | {real.get('lifter_upright', {}).get('pck@0.1')} | "
+            f"{real.get('lifter_upright', {}).get('norm_err')} |",
+            "",
+            "Contact sheet: `out/e2e_real_contact_sheet.png` (green 2D stage, red this model, "
+            "blue lifter). Rotated images are cropped upright (angle 0), as the runtime does "
+            "when the ROI angle is not known.",
+        ]
+    if notes:
+        lines += ["", "## Notes", notes]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -294,11 +457,23 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--onnx", required=True)
     q.add_argument("--out-dir", default="out")
     q.add_argument("--threads", type=int, default=1)
+    c = sub.add_parser("card", help="write the model card beside a shipped ONNX file")
+    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--onnx", required=True)
+    c.add_argument("--eval", default="out/eval.json", help="records of the ablation variants")
+    c.add_argument("--real", default="out/e2e_real.json")
     args = p.parse_args(argv)
     if args.what == "renders":
         evaluate_renders(args.checkpoint, args.renders, args.out_dir, args.limit, args.threads)
-    else:
+    elif args.what == "real":
         print(json.dumps(evaluate_real(args.onnx, args.out_dir, args.threads), indent=1))
+    else:
+        records = [r for r in json.loads(Path(args.eval).read_text())
+                   if r.get("input") == RENDER_INPUT]
+        real = json.loads(Path(args.real).read_text()) if Path(args.real).is_file() else None
+        card = Path(args.onnx).with_suffix(".md")
+        card.write_text(model_card(args.checkpoint, args.onnx, records, real))
+        print(card)
     return 0
 
 
