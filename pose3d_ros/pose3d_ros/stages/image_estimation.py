@@ -22,8 +22,9 @@ trained -- the E2E contract shared by the renderer, the export and this runtime:
 
 Off-centre perspective is ignored: a crop is treated as if the person stood on the optical axis.
 A person seen at an angle theta off the axis gets a 3D pose turned by up to theta about the
-camera's axes (about 25 deg at the border of a 60 deg lens); the lifters, which see the ray of
-the pelvis, do not have that error. All people of a frame go through the model in one batch.
+camera's axes (30 deg at the side edge of a 60 deg horizontal field of view); the lifters,
+which see the ray of the pelvis, do not have that error. All people of a frame go through the
+model in one batch.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ KIND = "e2e"
 MEAN = (0.485, 0.456, 0.406)  # RGB, of pixel / 255 (the contract's; checked, not configurable)
 STD = (0.229, 0.224, 0.225)
 INPUT, JOINTS, CONFIDENCE = "image", "joints", "confidence"
-# Below this longer side (image pixels) a person's box is treated as empty: no crop can show a
-# body (BlazePose itself finds nobody under about 20 px).
+# Below this longer side (image pixels) a person's box is treated as empty (joints on one spot):
+# a crop of it would be one pixel stretched over the whole model input.
 MIN_BOX_PX = 2.0
 # A crop with less than this fraction of its area inside the image shows only the black border.
 MIN_INSIDE_FRACTION = 0.01
@@ -101,7 +102,7 @@ class E2EResult:
 
     joints: np.ndarray  # (N, 17, 3) metres, pelvis-relative, camera optical axes; NaN: skipped
     confidence: np.ndarray  # (N, 17) the model's per-joint confidence in [0, 1]; 0: skipped
-    valid: np.ndarray  # (N,) bool: False for people skipped (see problems)
+    valid: np.ndarray  # (N,) bool: False for people skipped (see skipped)
     rois: np.ndarray  # (N, 4) the crops' ROIs (cx, cy, side, angle), image pixels / radians
     skipped: list[Skipped]  # one per person with valid False
 
