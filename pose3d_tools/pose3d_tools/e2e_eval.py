@@ -181,6 +181,25 @@ def mean_training_pose(renders_dir: str | Path = "out/renders/train") -> np.ndar
     return np.asarray(joints[:20000], np.float64).mean(0)
 
 
+def constant_pose_errors(renders_dir: str | Path = DEFAULT_TEST_RENDERS) -> dict[str, Any]:
+    """MPJPE / P-MPJPE (mm) of always answering the training renders' mean pose on the
+    held-out renders: the floor a model must beat to have read anything from the image."""
+    from pose3d_tools.e2e_training import RenderSet
+
+    mean = mean_training_pose()
+    try:
+        renders = RenderSet(renders_dir)
+    except FileNotFoundError:
+        return {}
+    if mean is None:
+        return {}
+    gt = np.asarray(renders.joints, np.float64)
+    gt = gt - gt[:, :1]
+    pred = np.broadcast_to(mean - mean[:1], gt.shape)
+    return {"frames": len(gt), "mpjpe_mm": metrics.mpjpe(pred, gt) * 1000,
+            "p_mpjpe_mm": metrics.p_mpjpe(pred, gt) * 1000}
+
+
 def evaluate_real(onnx_path: str | Path, out_dir: str | Path = "out", threads: int = 1,
                   sheet: bool = True) -> dict[str, Any]:
     """The transfer measure on the posture set (see the module docstring). A constant pose (the
@@ -406,6 +425,11 @@ def model_card(checkpoint: str | Path, onnx_path: str | Path, records: list[dict
         lines.append(f"| {r['model']} | {r.get('variant')} | {r.get('coarse_to_fine')} | "
                      f"{r['frames']} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | "
                      f"{r.get('train_steps')} | {wall:.1f} |")
+    constant = constant_pose_errors()
+    if constant:
+        lines.append(f"| constant pose (training renders' mean; no image) | - | - | "
+                     f"{constant['frames']} | {constant['mpjpe_mm']:.1f} | "
+                     f"{constant['p_mpjpe_mm']:.1f} | - | - |")
     lines += ["", "Same steps, batch and data for every variant (the seed's ablation); renders "
               "are easier than real images (see below). Records: `out/eval.json` (input "
               f"\"{RENDER_INPUT}\")."]
