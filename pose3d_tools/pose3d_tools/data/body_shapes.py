@@ -7,7 +7,7 @@ A capsule is a segment ``a``-``b`` (metres) and a radius: the points within ``r`
 :data:`BODY_CAPSULES` are the radii of an average adult (stature about 1.70 m): thigh 0.07 m, hip
 girdle 0.09 m, chest and abdomen 0.12 m, shoulder girdle 0.06 m, upper arm 0.045 m, ... The
 rendered body adds :data:`EXTRA_PARTS` (flanks from the shoulders to the hips so the torso is
-wider than deep) and hands and feet beyond the end joints (:func:`body_parts`), which the
+wider than deep) and hands and feet beyond the end joints and a nose (:func:`body_parts`), which the
 skeleton has no joints for.
 
 Rays start at the camera centre with directions ``(x, y, 1)`` in the camera optical frame, so
@@ -63,7 +63,10 @@ FOREARM_PARTS = (12, 13)  # skin with short sleeves
 # Hands (from the wrists along the forearms) and feet (from the ankles forwards and down).
 HAND_LENGTH, HAND_RADIUS = 0.085, 0.04
 FOOT_LENGTH, FOOT_DROP, FOOT_RADIUS = 0.14, 0.04, 0.045
-N_PARTS = len(BODY_CAPSULES) + len(EXTRA_PARTS) + 4
+NOSE_RADIUS = 0.02
+# Trunk parts (scaled by the build's girth; the rest are limbs): hips, abdomen, chest, shoulder
+# girdle, neck, head, flanks.
+_TRUNK = np.array([True] * 6 + [False] * 8 + [True] * 2)
 
 
 @dataclass
@@ -85,21 +88,25 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girth: float = 1.0,
-               shorts: bool = False, short_sleeves: bool = False) -> BodyParts:
+               limb_girth: float | None = None, cloth_m: float = 0.0, shorts: bool = False,
+               short_sleeves: bool = False) -> BodyParts:
     """The rendered body of a skeleton ``joints`` (17, 3) (metres, any frame in which
-    ``world_up`` (3,) is the vertical): the radii scaled by ``size`` (stature / 1.70 m) and
-    ``girth`` (1 = average build), hands and feet added beyond the end joints."""
+    ``world_up`` (3,) is the vertical): the radii scaled by ``size`` (stature / 1.70 m), the
+    trunk's by ``girth`` and the limbs' by ``limb_girth`` (1 = average build; default
+    ``girth``), clothed parts ``cloth_m`` thicker; hands, feet and a nose added."""
     j = np.asarray(joints, np.float64)
     extra_a = np.array([_J(a) for a, _, _ in EXTRA_PARTS])
     extra_b = np.array([_J(b) for _, b, _ in EXTRA_PARTS])
     a = np.concatenate([j[CAPSULE_A], j[extra_a]])
     b = np.concatenate([j[CAPSULE_B], j[extra_b]])
-    r = np.concatenate([CAPSULE_R, [p[2] for p in EXTRA_PARTS]]) * size * girth
+    scale = np.where(_TRUNK, girth, girth if limb_girth is None else limb_girth) * size
     region = np.array(_REGIONS, np.int64)
     if shorts:
         region[list(SHIN_PARTS)] = SKIN
     if short_sleeves:
         region[list(FOREARM_PARTS)] = SKIN
+    r = np.concatenate([CAPSULE_R, [p[2] for p in EXTRA_PARTS]]) * scale
+    r = r + np.where((region == SHIRT) | (region == TROUSERS), cloth_m, 0.0)
     up = _unit(np.asarray(world_up, np.float64))
     left = j[_J("l_hip")] - j[_J("r_hip")]
     forward = _unit(np.cross(left, up))
@@ -107,10 +114,18 @@ def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girt
     hands_dir = _unit(hands_a - j[[_J("l_elbow"), _J("r_elbow")]])
     feet_a = j[[_J("l_ankle"), _J("r_ankle")]]
     feet_b = feet_a + size * (FOOT_LENGTH * forward - FOOT_DROP * up)
-    a = np.concatenate([a, hands_a, feet_a])
-    b = np.concatenate([b, hands_a + size * HAND_LENGTH * hands_dir, feet_b])
-    r = np.concatenate([r, np.full(2, HAND_RADIUS * size), np.full(2, FOOT_RADIUS * size)])
-    region = np.concatenate([region, [SKIN, SKIN, SHOES, SHOES]])
+    # Nose: on the front of the head (the body's forward, square to the head's axis).
+    head_a, head_b = j[_J("neck")], j[_J("head")]
+    axis = _unit(head_b - head_a)
+    face = _unit(forward - (forward @ axis) * axis)
+    head_r = CAPSULE_R[HEAD_PART] * size * girth
+    nose_a = 0.5 * (head_a + head_b) - 0.2 * head_r * axis + 0.6 * head_r * face
+    nose_b = nose_a + 0.45 * head_r * face - 0.2 * head_r * axis
+    a = np.concatenate([a, hands_a, feet_a, nose_a[None]])
+    b = np.concatenate([b, hands_a + size * HAND_LENGTH * hands_dir, feet_b, nose_b[None]])
+    r = np.concatenate([r, np.full(2, HAND_RADIUS * size), np.full(2, FOOT_RADIUS * size),
+                        [NOSE_RADIUS * size]])
+    region = np.concatenate([region, [SKIN, SKIN, SHOES, SHOES, SKIN]])
     body_up = _unit(j[_J("thorax")] - j[_J("pelvis")])
     return BodyParts(a, b, r, region, forward, body_up)
 

@@ -103,7 +103,9 @@ class RenderConfig:
     shorts_prob: float = 0.2
     short_sleeves_prob: float = 0.35
     bald_prob: float = 0.08
-    girth_range: tuple[float, float] = (0.85, 1.3)  # build: radii factor beyond stature
+    girth_range: tuple[float, float] = (0.85, 1.35)  # build: trunk radii factor beyond stature
+    limb_girth_range: tuple[float, float] = (0.9, 1.25)  # limb radii factor beyond stature
+    cloth_range_m: tuple[float, float] = (0.0, 0.02)  # clothes' thickness over the capsules
     texture_probs: tuple[float, float, float, float] = (0.4, 0.2, 0.15, 0.25)  # plain, stripes,
     # checks, noise
     plain_background_prob: float = 0.05
@@ -112,7 +114,7 @@ class RenderConfig:
     occluder_photo_prob: float = 0.6
     occluder_max_cover: float = 0.6  # an occluder hides at most this fraction of the body
     dark_prob: float = 0.15  # low-light scene: gain 0.1-0.4
-    blur_prob: float = 0.35
+    blur_prob: float = 0.8
     noise_prob: float = 0.6
     jpeg_prob: float = 0.5
     augment: AugmentConfig = field(default_factory=_default_augment)
@@ -255,6 +257,7 @@ class Look:
     hair_top: float  # hair where the head's normal . head axis > hair_top (2 = bald)
     hair_back: float  # ... or normal . forward < -hair_back
     light: np.ndarray  # (3,) unit vector towards the light, camera frame
+    up: np.ndarray  # (3,) the world's vertical, camera frame
     ambient: float
     diffuse: float
     tint: np.ndarray  # (3,) light colour
@@ -282,8 +285,9 @@ def sample_look(rng: np.random.Generator, cfg: RenderConfig, up_cam: np.ndarray)
         colours=np.clip(colours, 0, 255), colours2=np.clip(colours2, 0, 255), texture=texture,
         period=rng.uniform(0.03, 0.15, 5), phase=rng.uniform(-np.pi, np.pi, (5, 3)),
         hair_top=2.0 if bald else rng.uniform(-0.1, 0.5), hair_back=rng.uniform(0.0, 0.6),
-        light=d / np.linalg.norm(d), ambient=rng.uniform(0.25, 0.6),
-        diffuse=rng.uniform(0.4, 0.9), tint=rng.uniform(0.85, 1.15, 3),
+        light=d / np.linalg.norm(d), up=np.asarray(up_cam, np.float64),
+        ambient=rng.uniform(0.25, 0.6), diffuse=rng.uniform(0.4, 0.9),
+        tint=rng.uniform(0.85, 1.15, 3),
     )  # fmt: skip
 
 
@@ -323,7 +327,8 @@ def shade_body(rays: np.ndarray, depth: np.ndarray, index: np.ndarray, parts: Bo
         mix[noisy] = np.clip(0.5 + 1.5 * m, 0, 1)
     albedo = look.colours[region] * (1 - mix[:, None]) + look.colours2[region] * mix[:, None]
     lam = np.maximum(normal @ look.light, 0.0)
-    shade = look.ambient + look.diffuse * lam
+    sky = 0.8 + 0.2 * (normal @ look.up)  # ambient light from above is brighter
+    shade = look.ambient * sky + look.diffuse * lam
     out = np.zeros((*depth.shape, 3))
     out[hit] = albedo * shade[:, None] * look.tint
     return out, hit
@@ -439,8 +444,8 @@ def camera_effects(rng: np.random.Generator, image: np.ndarray, cfg: RenderConfi
     levels = np.arange(256.0)[:, None] / 255.0
     lut = np.clip(levels**gamma * gain * rng.uniform(0.92, 1.08, 3) * 255.0 + 0.5, 0, 255)
     out = cv2.LUT(out, lut.astype(np.uint8).reshape(256, 1, 3))
-    if rng.uniform() < cfg.blur_prob:
-        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.5))
+    if rng.uniform() < cfg.blur_prob:  # defocus, or just the optics' softness
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.3))
     if rng.uniform() < cfg.noise_prob:
         noise = rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(1, 8))
         out = np.clip(out + noise, 0, 255).astype(np.uint8)
@@ -527,8 +532,10 @@ class Renderer:
 
         up_cam = np.asarray(cam.R, np.float64)[2]  # world z in the camera frame
         size = stature / REFERENCE_STATURE_M
-        girth = rng.uniform(*cfg.girth_range)
-        parts = body_parts(joints, up_cam, size, girth, shorts=rng.uniform() < cfg.shorts_prob,
+        girth, limb = rng.uniform(*cfg.girth_range), rng.uniform(*cfg.limb_girth_range)
+        cloth = rng.uniform(*cfg.cloth_range_m)
+        parts = body_parts(joints, up_cam, size, girth, limb, cloth,
+                           shorts=rng.uniform() < cfg.shorts_prob,
                            short_sleeves=rng.uniform() < cfg.short_sleeves_prob)
         depth, index = cast_rays(rays, K, M, parts.a, parts.b, parts.r)
         look = sample_look(rng, cfg, up_cam)
@@ -548,7 +555,8 @@ class Renderer:
         image[~inside_image_mask(M_S, S, float(cam.w), float(cam.h))] = 0
 
         visible = joint_visibility(j2d_n, joints[:, 2], depth, occluded,
-                                   joint_radii(size, girth), cam.in_image(np.floor(uv + 0.5)))
+                                   joint_radii(size, max(girth, limb)) + cloth,
+                                   cam.in_image(np.floor(uv + 0.5)))
         target = camera_to_crop_axes(joints - joints[:1], roi[3])
         return Sample(
             image=image, joints=target.astype(np.float32),
