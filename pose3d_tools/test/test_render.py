@@ -197,3 +197,23 @@ def test_the_test_split_renders_only_s9_and_s11():
     np.testing.assert_array_equal(renderer.poses, held_out)
     s = renderer.sample(sample_rng(0, 0))
     assert s.image.shape == (128, 128, 3)
+
+
+def test_occluders_paint_over_the_pixels_they_report_and_nothing_else():
+    from pose3d_tools.data.render import apply_occluders
+
+    n = 64
+    image = np.full((n, n, 3), 77.0, np.float32)
+    body = np.zeros((n, n), bool)
+    body[10:54, 24:40] = True
+    joints_2d = np.tile([[32.0, 32.0]], (17, 1))
+    cfg = RenderConfig(max_occluders=2, occluder_photo_prob=0.0, occluder_max_cover=1.0)
+    covered = 0
+    for i in range(10):
+        img = image.copy()
+        occluded = apply_occluders(np.random.default_rng(i), img, joints_2d, body,
+                                   _backgrounds(), cfg)
+        changed = (img != 77.0).any(-1)
+        assert not changed[~occluded].any()  # nothing painted outside the reported mask
+        covered += np.count_nonzero(occluded & body)
+    assert covered > 0

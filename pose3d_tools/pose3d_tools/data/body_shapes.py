@@ -89,11 +89,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girth: float = 1.0,
                limb_girth: float | None = None, cloth_m: float = 0.0, shorts: bool = False,
-               short_sleeves: bool = False) -> BodyParts:
+               short_sleeves: bool = False, long_hair: bool = False) -> BodyParts:
     """The rendered body of a skeleton ``joints`` (17, 3) (metres, any frame in which
     ``world_up`` (3,) is the vertical): the radii scaled by ``size`` (stature / 1.70 m), the
     trunk's by ``girth`` and the limbs' by ``limb_girth`` (1 = average build; default
-    ``girth``), clothed parts ``cloth_m`` thicker; hands, feet and a nose added."""
+    ``girth``), clothed parts ``cloth_m`` thicker; hands, feet, a nose and (``long_hair``) hair
+    down the back of the head to the shoulders added."""
     j = np.asarray(joints, np.float64)
     extra_a = np.array([_J(a) for a, _, _ in EXTRA_PARTS])
     extra_b = np.array([_J(b) for _, b, _ in EXTRA_PARTS])
@@ -126,6 +127,12 @@ def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girt
     r = np.concatenate([r, np.full(2, HAND_RADIUS * size), np.full(2, FOOT_RADIUS * size),
                         [NOSE_RADIUS * size]])
     region = np.concatenate([region, [SKIN, SKIN, SHOES, SHOES, SKIN]])
+    if long_hair:
+        hair_a = 0.5 * (head_a + head_b) - 0.35 * head_r * face
+        hair_b = head_a - 0.5 * head_r * face - 0.9 * head_r * axis
+        a, b = np.concatenate([a, hair_a[None]]), np.concatenate([b, hair_b[None]])
+        r = np.concatenate([r, [0.8 * head_r]])
+        region = np.concatenate([region, [HAIR]])
     body_up = _unit(j[_J("thorax")] - j[_J("pelvis")])
     return BodyParts(a, b, r, region, forward, body_up)
 

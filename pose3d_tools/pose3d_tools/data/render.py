@@ -12,22 +12,30 @@ straight through the crop's pixels (no full image is made); crop pixels that fal
 camera image are black, as ``cv2.warpAffine`` with a constant border makes them.
 
 What the renders look like: a body of capsules (``body_shapes``: limbs, a torso of a few thick
-capsules, a capsule head with hair on its top and back, hands and feet) with radii scaled by
-the sampled stature and a random build; per-person skin tone (light to dark), hair, shirt,
-trousers (or shorts, short sleeves) and shoe colours, clothing textures (plain, stripes,
-checks, smooth noise); Lambertian + ambient lighting from a random direction with a tinted
-light; backgrounds cut from real photographs (``backgrounds``: Debian packages, licences
-recorded); occluders in front of the person (bars, poles, blobs, polygons, filled with photo
-patches or flat colours) that often cover limbs; then exposure (dark scenes included), blur,
-sensor noise and JPEG compression. Cameras: the real Human3.6M cameras' intrinsics and poses
-(pinhole: their lens distortion is ignored when rendering) and random robot head cameras
-(``sample_robot_cameras``: 55-100 deg fields of view, people at 1.5-7 m). A person smaller
-than the crop is rendered at its image resolution and upsampled, as the runtime's crop is.
+capsules, a capsule head with a nose and hair on its top and back, sometimes long hair, hands
+and feet) with radii scaled by the sampled stature, a random build and clothes' thickness;
+per-person skin tone (light to dark), hair, shirt, trousers (or shorts, short sleeves) and shoe
+colours, clothing textures (plain, stripes, checks, smooth noise); Lambertian + ambient
+lighting from a random direction with a tinted light; backgrounds cut from real photographs
+(``backgrounds``: Debian packages, licences recorded); occluders in front of the person (bars,
+poles, blobs, polygons, filled with photo patches or flat colours) that often cover limbs;
+then exposure (dark scenes included), blur, a whole-image motion blur, sensor noise and JPEG
+compression. Cameras: the real Human3.6M cameras' intrinsics and poses (pinhole: their lens
+distortion is ignored when rendering) and random robot head cameras (``sample_robot_cameras``:
+55-100 deg fields of view, people at 1.5-7 m). A person smaller than the crop is rendered at
+its image resolution and upsampled, as the runtime's crop is.
 
-What they lack against real people: faces, hair detail, hands with fingers, cloth folds and
-loose clothes, muscle and body shape beyond capsules (limbs are tubes), contact shadows and a
-floor, other people, motion blur, lens distortion. A model trained on them alone will transfer
-to real photographs imperfectly; the model card must say it was trained on renders.
+What they lack against real people: faces (a nose is the only feature), hair detail, hands
+with fingers, cloth folds, loose clothes and skirts, body shape beyond capsules (limbs are
+tubes), contact shadows and a floor, other people, limb motion blur, lens distortion; the
+backgrounds are 33 photographs (nature, streets, desks), few indoor rooms. A model trained on
+them alone will transfer to real photographs imperfectly; its model card must say it was
+trained on renders.
+
+Use: ``Renderer.for_split("train").render_batch(rng, n)`` renders on the fly; ``pose3d-tools
+render`` writes a dataset (:func:`build_dataset`), sample i drawn from ``sample_rng(seed, i)``
+so a dataset does not depend on chunking. About 100 images per CPU second at S = 128 on one
+core (numpy + OpenCV, no multiprocessing).
 
 Targets per image: ``joints`` (17, 3) metres, root-relative, in crop axes
 (``camera_to_crop_axes`` of the camera-frame joints minus the pelvis); ``joints_2d`` (17, 2)
@@ -103,6 +111,7 @@ class RenderConfig:
     shorts_prob: float = 0.2
     short_sleeves_prob: float = 0.35
     bald_prob: float = 0.08
+    long_hair_prob: float = 0.3
     girth_range: tuple[float, float] = (0.85, 1.35)  # build: trunk radii factor beyond stature
     limb_girth_range: tuple[float, float] = (0.9, 1.25)  # limb radii factor beyond stature
     cloth_range_m: tuple[float, float] = (0.0, 0.02)  # clothes' thickness over the capsules
@@ -113,8 +122,9 @@ class RenderConfig:
     max_occluders: int = 2
     occluder_photo_prob: float = 0.6
     occluder_max_cover: float = 0.6  # an occluder hides at most this fraction of the body
-    dark_prob: float = 0.15  # low-light scene: gain 0.1-0.4
+    dark_prob: float = 0.15  # low-light scene: gain 0.15-0.45
     blur_prob: float = 0.8
+    motion_blur_prob: float = 0.1
     noise_prob: float = 0.6
     jpeg_prob: float = 0.5
     augment: AugmentConfig = field(default_factory=_default_augment)
@@ -438,7 +448,7 @@ def camera_effects(rng: np.random.Generator, image: np.ndarray, cfg: RenderConfi
     channel), blur, sensor noise and JPEG compression: float RGB (0-255) in, uint8 out."""
     out = np.clip(image, 0, 255).astype(np.uint8)
     if rng.uniform() < cfg.dark_prob:
-        gamma, gain = rng.uniform(1.0, 1.6), rng.uniform(0.1, 0.4)
+        gamma, gain = rng.uniform(1.0, 1.5), rng.uniform(0.15, 0.45)
     else:
         gamma, gain = np.exp(rng.normal(0, 0.15)), np.exp(rng.normal(0, 0.2))
     levels = np.arange(256.0)[:, None] / 255.0
@@ -446,6 +456,13 @@ def camera_effects(rng: np.random.Generator, image: np.ndarray, cfg: RenderConfi
     out = cv2.LUT(out, lut.astype(np.uint8).reshape(256, 1, 3))
     if rng.uniform() < cfg.blur_prob:  # defocus, or just the optics' softness
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 1.3))
+    if rng.uniform() < cfg.motion_blur_prob:  # the camera or the whole person moving
+        length = int(rng.integers(3, 10))
+        kernel = np.zeros((length, length), np.float32)
+        kernel[length // 2] = 1.0 / length
+        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1)
+        kernel = cv2.warpAffine(kernel, rot, (length, length))
+        out = cv2.filter2D(out, -1, kernel / max(kernel.sum(), 1e-6))
     if rng.uniform() < cfg.noise_prob:
         noise = rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(1, 8))
         out = np.clip(out + noise, 0, 255).astype(np.uint8)
@@ -534,11 +551,13 @@ class Renderer:
         size = stature / REFERENCE_STATURE_M
         girth, limb = rng.uniform(*cfg.girth_range), rng.uniform(*cfg.limb_girth_range)
         cloth = rng.uniform(*cfg.cloth_range_m)
+        look = sample_look(rng, cfg, up_cam)
+        long_hair = look.hair_top < 2.0 and rng.uniform() < cfg.long_hair_prob
         parts = body_parts(joints, up_cam, size, girth, limb, cloth,
                            shorts=rng.uniform() < cfg.shorts_prob,
-                           short_sleeves=rng.uniform() < cfg.short_sleeves_prob)
+                           short_sleeves=rng.uniform() < cfg.short_sleeves_prob,
+                           long_hair=long_hair)
         depth, index = cast_rays(rays, K, M, parts.a, parts.b, parts.r)
-        look = sample_look(rng, cfg, up_cam)
         body, hit = shade_body(rays, depth, index, parts, joints[0], look)
         image = background(rng, self.backgrounds, n, cfg)
         image[hit] = body[hit]
@@ -614,7 +633,7 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
                                         shape=(n, *shape(S)))
         for name, (shape, dt) in ARRAYS.items()
     }  # fmt: skip
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         batch = stack_samples([renderer.sample(sample_rng(seed, i)) for i in range(start, stop)])
@@ -623,7 +642,7 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
         if log:
             rate = stop / (time.perf_counter() - t0)
             print(f"render {split}: {stop}/{n} ({rate:.1f} images/s)", flush=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     for arr in files.values():
         arr.flush()
     meta = {
@@ -648,6 +667,8 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
         "on it",
         "seconds": round(seconds, 2),
         "images_per_second": round(n / max(seconds, 1e-9), 1),
+        "cpu_seconds": round(cpu, 2),
+        "images_per_cpu_second": round(n / max(cpu, 1e-9), 1),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
@@ -668,6 +689,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)
     renderer = Renderer.for_split(args.split, RenderConfig(size=args.size), args.data_dir)
     meta = build_dataset(renderer, args.n, args.out, args.seed, args.split)
-    print(f"{args.n} images in {args.out} ({meta['images_per_second']} images/s, "
-          f"{meta['seconds']} s, subjects {', '.join(meta['subjects'])})")
+    print(f"{args.n} images in {args.out}: {meta['images_per_second']} images/s wall, "
+          f"{meta['images_per_cpu_second']} per CPU second ({meta['seconds']} s), subjects "
+          f"{', '.join(meta['subjects'])}")
     return 0
