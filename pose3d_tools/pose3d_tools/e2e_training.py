@@ -59,6 +59,7 @@ LICENCE_NOTE = (
 @dataclass
 class E2EDataConfig:
     renders_dir: str = "out/renders/train"
+    limit: int = 0  # > 0: use only the first ``limit`` renders (smoke runs)
     on_the_fly: float = 0.0  # fraction of every batch rendered now (render.Renderer) instead
     flip_prob: float = 0.5
     rotate_deg: float = 10.0  # uniform +- in-plane rotation of the re-warp
@@ -118,10 +119,12 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 class RenderSet:
     """A folder of renders, memory-mapped: images (N, S, S, 3) uint8 RGB, joints (N, 17, 3) m."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, limit: int = 0):
         self.folder = resolve_path(folder)
         self.images = np.load(self.folder / "images.npy", mmap_mode="r")
         self.joints = np.load(self.folder / "joints.npy", mmap_mode="r")
+        if limit > 0:
+            self.images, self.joints = self.images[:limit], self.joints[:limit]
         meta = self.folder / "meta.json"
         self.meta = json.loads(meta.read_text()) if meta.is_file() else {}
         if len(self.images) != len(self.joints):
@@ -233,7 +236,8 @@ class E2ETrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, cfg.optim))
         self.rng = np.random.default_rng(cfg.seed)
-        self.batches = batches or BatchMaker(RenderSet(cfg.data.renders_dir), cfg.data)
+        self.batches = batches or BatchMaker(RenderSet(cfg.data.renders_dir, cfg.data.limit),
+                                              cfg.data)
         self.work_dir = resolve_path(cfg.out_dir) / cfg.name
         self.last_path = self.work_dir / "last.pt"
         self.progress = progress
