@@ -93,8 +93,11 @@ def test_ablation_configs_parse_and_share_one_budget():
                          "e2e_jdt_noc2f"}
     for stem, cfg in cfgs.items():
         assert cfg.name == stem
-        assert E2EConfig.from_dict(cfg.model).variant in stem
+        model = E2EConfig.from_dict(cfg.model)
+        assert model.variant in stem
         assert cfg.loss.coarse_to_fine == ("noc2f" not in stem)
+        # without per-layer supervision the last loss must reach the earlier layers
+        assert model.detach_references == cfg.loss.coarse_to_fine
     budgets = {(c.optim.steps, c.optim.batch_size, c.optim.lr, c.data.renders_dir)
                for c in cfgs.values()}
     assert len(budgets) == 1

@@ -9,8 +9,9 @@
   summed over x, y, z) is under the layer's threshold x_l contributes nothing at that layer
   (loss max(0, e - x_l)), the thresholds shrink layer by layer to 0 at the last layer, and layer l
   is weighted by gamma^(L - 1 - l) (decay towards the early layers). Without coarse-to-fine only the
-  last layer is supervised (threshold 0, weight 1); the architecture (each layer refining the
-  previous layer's prediction) is the same, so the ablation isolates the supervision.
+  last layer is supervised (threshold 0, weight 1) and the configs set the model's
+  ``detach_references`` False, so that loss trains the earlier layers through the refinement
+  chain; the architecture (each layer refining the previous layer's prediction) is the same.
 * **Class loss** (JDT): cross-entropy over J + 1 classes, matched queries to their joint type, the
   rest to background with a smaller weight (``background_weight``, DETR's eos_coef).
 * **Score loss** (baseline): a per-joint confidence trained to tell whether the last layer's joint

@@ -12,7 +12,8 @@ Reading order, as in the paper:
 * **Decoder**: joint queries; each layer does self-attention among the queries, deformable
   cross-attention to the encoder memory around the query's reference point, feed-forward, then
   predicts 3D joints as a correction of its reference. **Iterative refinement**: that prediction
-  (detached) is the next layer's reference (3D, and its image point for sampling).
+  (detached, as in Deformable DETR) is the next layer's reference (3D, and its image point for
+  sampling).
 * **Heads**: the *baseline* ("force-aligned") has J queries, query j is joint j, and uses the last
   level only; a per-joint score head gives the confidence. The **Joint Detection Transformer**
   (JDT) has N = 100 queries, a class head over J joint types + background and a 3D regression
@@ -58,6 +59,10 @@ class E2EConfig:
     ffn_dim: int = 192
     dropout: float = 0.0
     crop_metres: float = 2.4  # initial metres -> crop-fraction scale of reference points
+    # Iterative refinement passes each layer's prediction on detached (Deformable DETR: every
+    # layer learns from its own supervision); False lets the last layer's loss reach the earlier
+    # layers through the chain (training without per-layer supervision).
+    detach_references: bool = True
     backbone: ResNetConfig = field(default_factory=ResNetConfig)
 
     def __post_init__(self) -> None:
@@ -245,9 +250,10 @@ class E2EPoseTransformer(nn.Module):
         x = self.query_content.unsqueeze(0).expand(b, -1, -1)
         reference = self.query_reference.unsqueeze(0).expand(b, -1, -1)
         joints, logits = [], []
-        for layer, joint_head, class_head in zip(self.decoder, self.joint_heads,
-                                                 self.class_heads, strict=True):
-            ref = reference.detach()
+        for i, (layer, joint_head, class_head) in enumerate(
+                zip(self.decoder, self.joint_heads, self.class_heads, strict=True)):
+            # the learnt initial reference is not detached, so it learns
+            ref = reference.detach() if i > 0 and self.config.detach_references else reference
             x = layer(x, self.query_pos(ref), self.image_point(ref), memory)
             pred = ref + joint_head(x)
             joints.append(pred)
