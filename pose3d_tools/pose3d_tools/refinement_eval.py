@@ -34,10 +34,11 @@ from pose3d_ros.backends.base import TensorSpec
 from pose3d_ros.core.skeletons import H36M17
 from pose3d_ros.stages.lifter_input import lifter_features
 from pose3d_ros.stages.refinement import JointRefiner, replace_by_midpoints
-from pose3d_tools import CHECKPOINT_DIR
+from pose3d_tools import CHECKPOINT_DIR, REPO_ROOT
 from pose3d_tools.evaluation import EvalConfig, load_eval_inputs, make_eval_set, predict
 
 REFINER_CHECKPOINT = CHECKPOINT_DIR / "refiners" / "joint_refinement.pt"
+REFINER_CARD_DIR = REPO_ROOT / "pose3d_ros" / "refiners"  # the card lives beside the ONNX
 PATTERNS = ("noisy_missing", "gt_one_missing")
 CAMERAS_PER_RUN = 4  # make_eval_set numbers the 4 camera views of a run of frames consecutively
 
@@ -216,8 +217,10 @@ def format_refine_table(records: list[dict[str, Any]]) -> str:
 def evaluate_refinement(lifter_checkpoints: list[str | os.PathLike],
                         refiner_checkpoint: str | os.PathLike = REFINER_CHECKPOINT,
                         cfg: EvalConfig | None = None, rcfg: RefineEvalConfig | None = None,
-                        out_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """The standalone command: records behind every lifter, merged into ``out/eval.json``."""
+                        out_dir: str | os.PathLike | None = None,
+                        write_card: bool = False) -> list[dict[str, Any]]:
+    """The standalone command: records behind every lifter, merged into ``out/eval.json``;
+    ``write_card``: also (re)write the refiner's model card beside its shipped ONNX."""
     from pose3d_tools.evaluation import merge_records
 
     cfg = cfg or EvalConfig()
@@ -226,4 +229,85 @@ def evaluate_refinement(lifter_checkpoints: list[str | os.PathLike],
         records += evaluate_behind(ckpt, refiner_checkpoint, cfg, rcfg)
     merge_records(Path(out_dir or cfg.out_dir) / "eval.json", records)
     print(format_refine_table(records))
+    if write_card:
+        from pose3d_tools.evaluation import card_notes
+
+        card = REFINER_CARD_DIR / f"{Path(refiner_checkpoint).stem}.md"
+        card.write_text(refiner_card(refiner_checkpoint, records, notes=card_notes(card)))
     return records
+
+
+# -- model card ----------------------------------------------------------------------------------
+def refiner_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
+                 notes: str = "") -> str:
+    """Markdown model card of a shipped refiner from its stored recipe and these records."""
+    from pose3d_tools.evaluation import body_size_text
+    from pose3d_tools.models.registry import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    tc = ckpt.get("train_config") or {}
+    optim, data, cfg = tc.get("optim", {}), tc.get("data", {}), ckpt["config"]
+    params = sum(v.numel() for v in ckpt["state_dict"].values())
+    steps = ckpt.get("global_step")
+    lines = [
+        f"# {tc.get('name', Path(checkpoint).stem)}",
+        "",
+        "> **Licence: trained on Human3.6M, which is licensed for non-commercial research only. "
+        "These weights carry that restriction.**",
+        "",
+        "## Model",
+        f"- Joint Refinement Network (BERT-style skeleton completion, \"End-to-end 3D Human Pose "
+        f"Estimation with Transformer\", section C): {params / 1e6:.3f} M parameters, config "
+        f"`{cfg}`. Per joint [joint, parent, mean of children, mask flag] of the pose divided by "
+        "its RMS size, flattened -> MLP encoder (residual blocks) -> regression head -> full "
+        "skeleton (as offsets from the input), scaled back; root exactly 0.",
+        "- Input `joints` (B, 17, 3): root-relative metres in the camera optical frame, "
+        "Human3.6M-17 order, the masked joints replaced by the midpoint of their parent and "
+        "(mean) child, by the parent for a leaf (`pose3d_ros.stages.refinement."
+        "replace_by_midpoints`); `masked` (B, 17) 1 for a masked joint. Output `refined` "
+        "(B, 17, 3), same frame and unit. The runtime (`JointRefiner`) replaces only the joints "
+        "the 2D stage did not see; every observed joint is passed through bit-identical.",
+        f"- File: `{Path(checkpoint).name}` (float32 weights + configs); ONNX "
+        "`pose3d_ros/refiners/joint_refinement.onnx` (`pose3d-tools export --checkpoint ...`).",
+        "",
+        "## Training recipe",
+        f"- Data: Human3.6M 3D poses only (no 2D, no images), train subjects "
+        f"{', '.join(data.get('train_subjects', []))}, every {data.get('frame_stride')}th frame; "
+        f"expressed root-relative in the frame of a real Human3.6M camera (p = "
+        f"{data.get('real_camera_prob')}) or a random robot head camera; "
+        + body_size_text(data.get("augment", {})) + " and left-right flip.",
+        f"- Masking (the paper's): each non-root joint picked with p = {cfg['mask_ratio']}; a "
+        f"picked joint replaced by its neighbours' midpoint with p = {cfg['midpoint_prob']}, "
+        "else left unchanged; loss = mean Euclidean error of the picked joints only.",
+        f"- Optimiser: AdamW (lr peak {optim.get('lr')}, weight decay "
+        f"{optim.get('weight_decay')}), one-cycle, batch {optim.get('batch_size')}, "
+        f"{steps} steps. 1 torch thread on a 2-core CPU shared with two other trainings; wall "
+        f"{ckpt.get('elapsed_s', 0) / 60:.1f} min, {ckpt.get('cpu_s', 0) / 60:.1f} CPU-min. "
+        f"Seed {tc.get('seed')}. Re-run: `pose3d-tools train --config "
+        f"pose3d_tools/config/training/{tc.get('name')}.yaml`.",
+        "",
+        "## Results: missing joints behind the lifters (Human3.6M S9 + S11, 4 real cameras)",
+        "",
+        "Error (mm, root-relative) of the joints the lifter got as missing: the lifter's own "
+        "guess, after refinement, and the plain neighbours' midpoint. Gain = guess - refined, "
+        "with its 95 % interval over clusters of runs (`pose3d_tools/refinement_eval.py`).",
+        "",
+        "| behind | missing pattern | joints | lifter guess | refined | midpoint | gain (95 %) | "
+        "observed joints changed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['behind']} | {r['input']} | {r['masked_joints']} | "
+            f"{r['lifter_guess_mpjpe_mm']:.1f} | {r['masked_joint_mpjpe_mm']:.1f} | "
+            f"{r['midpoint_mpjpe_mm']:.1f} | {r['improvement_mm']:+.1f} +- "
+            f"{r['improvement_ci95_mm']:.1f} | {r['observed_max_change_mm']:.1f} mm |")
+    if records:
+        lines += ["", f"Protocol `{records[0]['protocol']}`; `noisy_missing`: joints with "
+                  "confidence 0 in the evaluation's detector-like noisy 2D (missing end-joint "
+                  "spans, random joints, joints outside the image); `gt_one_missing`: "
+                  "ground-truth 2D with one non-root joint at a time removed from the window. "
+                  "Per-joint numbers: `out/eval.json` (records with model `joint_refinement`)."]
+    if notes:
+        lines += ["", "## Notes", notes]
+    return "\n".join(lines) + "\n"
