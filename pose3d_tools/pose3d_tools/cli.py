@@ -143,6 +143,8 @@ def add_eval_refine_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-every", type=int, default=200,
                    help="start a run of frames every N frames (1000: a quick look)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--write-card", action="store_true",
+                   help="(re)write pose3d_ros/refiners/<refiner>.md with these numbers")
     p.set_defaults(func=cmd_eval_refine)
 
 
@@ -158,7 +160,8 @@ def cmd_eval_refine(args: argparse.Namespace) -> int:
                      out_dir=args.out_dir)
     evaluate_refinement(args.checkpoint or shipped_checkpoints(),
                         args.refiner or REFINER_CHECKPOINT, cfg,
-                        RefineEvalConfig(patterns=tuple(args.patterns)), args.out_dir)
+                        RefineEvalConfig(patterns=tuple(args.patterns)), args.out_dir,
+                        write_card=args.write_card)
     return 0
 
 
