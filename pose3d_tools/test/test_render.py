@@ -27,7 +27,7 @@ from pose3d_tools.data.render import (
 )
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
-LICENCES = {"GPL-2+", "Apache-2.0 AND BSD-3-Clause"}
+LICENCES = {"GPL-2+", "Apache-2.0 AND BSD-3-Clause", "CC0-1.0", "public-domain"}
 HAVE_DATA = (default_data_dir() / "cameras.json").is_file()
 
 
@@ -182,7 +182,8 @@ def test_a_built_dataset_is_memory_mappable_with_its_meta(tmp_path):
 def test_every_background_source_has_a_recorded_licence():
     assert len(SOURCES) >= 20
     for package, path, licence, holder in SOURCES:
-        assert package in ("opencv-doc", "mate-backgrounds") and path and holder
+        assert package in ("opencv-doc", "mate-backgrounds", "scikit-image==0.26.0")
+        assert path and holder
         assert licence in LICENCES
 
 

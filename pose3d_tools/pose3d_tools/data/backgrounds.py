@@ -5,7 +5,8 @@
 Why: a model trained on renders over flat or synthetic backgrounds learns to find the person
 by the background's simplicity; photographs give real clutter, texture and colour statistics.
 Only the package registries are reachable here, so the photographs come from two Debian
-packages, fetched with ``apt-get download`` (never committed; ``data/`` is ignored by git):
+packages, fetched with ``apt-get download``, and one PyPI wheel (never committed; the fetched
+folder ignores itself in git):
 
 * ``opencv-doc``: OpenCV's sample images (``examples/data``; Debian's copyright file: Apache-2.0
   AND BSD-3-Clause, ``Files: *``) -- streets, buildings, aerial views, desks, fruit, animals.
@@ -13,6 +14,9 @@ packages, fetched with ``apt-get download`` (never committed; ``data/`` is ignor
   an unlabelled person in the background would teach the model to ignore people.
 * ``mate-backgrounds``: the MATE desktop's nature photographs (``nature/``; GPL-2+ per Debian's
   copyright file, each image's copyright holder recorded below).
+* the ``scikit-image`` wheel on PyPI (``skimage/data``, fetched with ``pip download`` as the
+  posture set does): a cafe, a cat, a rocket launch, brick, grass and gravel (CC0 or public
+  domain, as each image's docstring in ``skimage.data`` says).
 
 :data:`SOURCES` is the committed record (package, file, licence, copyright holder);
 ``data/backgrounds/sources.json`` adds the package version actually fetched and each file's
@@ -62,10 +66,22 @@ _OPENCV_FILES = (
     "orange.jpg", "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg",
 )  # fmt: skip
 
-# (Debian package, path inside the package, licence, copyright holder)
+SKIMAGE = "scikit-image==0.26.0"
+_SKIMAGE = (  # (file in skimage/data, licence, copyright holder)
+    ("coffee.png", "CC0-1.0", "Rachel Michetti (courtesy of Pikolo Espresso Bar)"),
+    ("chelsea.png", "CC0-1.0", "Stefan van der Walt"),
+    ("rocket.jpg", "public-domain", "SpaceX"),
+    ("brick.png", "CC0-1.0", "CC0Textures (Bricks25)"),
+    ("grass.png", "CC0-1.0", "CC0Textures"),
+    ("gravel.png", "CC0-1.0", "CC0Textures (Gravel04)"),
+)
+
+# (package, path inside the package, licence, copyright holder); Debian packages unless the
+# package is SKIMAGE (PyPI).
 SOURCES: tuple[tuple[str, str, str, str], ...] = tuple(
     [("opencv-doc", _OPENCV + f, OPENCV_LICENCE, OPENCV_HOLDER) for f in _OPENCV_FILES]
     + [("mate-backgrounds", _MATE + f, "GPL-2+", h) for f, h in sorted(_MATE_HOLDERS.items())]
+    + [(SKIMAGE, "skimage/data/" + f, lic, h) for f, lic, h in _SKIMAGE]
 )
 
 
@@ -121,11 +137,20 @@ def fetch(out_dir: Path = OUT_DIR) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         for package in sorted({s[0] for s in SOURCES}):
-            deb = _download(package, tmp_path)
-            version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
-                                     capture_output=True, text=True).stdout.strip()
             root = tmp_path / package
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+            if package == SKIMAGE:
+                from pose3d_tools.bench.posture_set import _skimage_files
+
+                (root / "skimage" / "data").mkdir(parents=True)
+                names = [Path(s[1]).name for s in SOURCES if s[0] == package]
+                _skimage_files(names, root / "skimage" / "data", package)
+                registry, version = "PyPI", package.split("==")[1]
+            else:
+                deb = _download(package, tmp_path)
+                version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
+                                         capture_output=True, text=True).stdout.strip()
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+                registry = "Debian"
             for pkg, path, licence, holder in SOURCES:
                 if pkg != package:
                     continue
@@ -136,11 +161,12 @@ def fetch(out_dir: Path = OUT_DIR) -> Path:
                 if scale < 1:
                     image = cv2.resize(image, None, fx=scale, fy=scale,
                                        interpolation=cv2.INTER_AREA)
-                name = stored_name(package, path)
+                name = stored_name(package.split("==")[0], path)
                 cv2.imwrite(str(out_dir / name), image)
                 rows.append({
-                    "file": name, "package": package, "registry": "Debian", "version": version,
-                    "path": "/" + path, "licence": licence, "copyright": holder,
+                    "file": name, "package": package.split("==")[0], "registry": registry,
+                    "version": version, "path": ("/" if registry == "Debian" else "") + path,
+                    "licence": licence, "copyright": holder,
                     "sha256": hashlib.sha256((root / path).read_bytes()).hexdigest(),
                 })  # fmt: skip
     record.write_text(json.dumps(rows, indent=1) + "\n")
