@@ -17,20 +17,21 @@ and feet) with radii scaled by the sampled stature, a random build and clothes' 
 per-person skin tone (light to dark), hair, shirt, trousers (or shorts, short sleeves) and shoe
 colours, clothing textures (plain, stripes, checks, smooth noise); Lambertian + ambient
 lighting from a random direction with a tinted light; backgrounds cut from real photographs
-(``backgrounds``: Debian packages, licences recorded); occluders in front of the person (bars,
-poles, blobs, polygons, filled with photo patches or flat colours) that often cover limbs;
-then exposure (dark scenes included), blur, a whole-image motion blur, sensor noise and JPEG
-compression. Cameras: the real Human3.6M cameras' intrinsics and poses (pinhole: their lens
-distortion is ignored when rendering) and random robot head cameras (``sample_robot_cameras``:
-55-100 deg fields of view, people at 1.5-7 m). A person smaller than the crop is rendered at
-its image resolution and upsampled, as the runtime's crop is.
+(``backgrounds``: Debian and PyPI packages, licences recorded); occluders in front of the
+person (bars, poles, blobs, polygons, filled with photo patches or flat colours) that often
+cover limbs; sometimes another capsule person beside, in front of or behind; then exposure
+(dark scenes included), blur, a whole-image motion blur, sensor noise and JPEG compression.
+Cameras: the real Human3.6M cameras' intrinsics and poses (pinhole: their lens distortion is
+ignored when rendering) and random robot head cameras (``sample_robot_cameras``: 55-100 deg
+fields of view, people at 1.5-7 m). A person smaller than the crop is rendered at its image
+resolution and upsampled, as the runtime's crop is.
 
 What they lack against real people: faces (a nose is the only feature), hair detail, hands
 with fingers, cloth folds, loose clothes and skirts, body shape beyond capsules (limbs are
-tubes), contact shadows and a floor, other people, limb motion blur, lens distortion; the
-backgrounds are 33 photographs (nature, streets, desks), few indoor rooms. A model trained on
-them alone will transfer to real photographs imperfectly; its model card must say it was
-trained on renders.
+tubes), contact shadows and a floor, crowds, limb motion blur, lens distortion; the
+backgrounds are 39 photographs (nature, streets, desks, a cafe), few indoor rooms. A model
+trained on them alone will transfer to real photographs imperfectly; its model card must say
+it was trained on renders.
 
 Use: ``Renderer.for_split("train").render_batch(rng, n)`` renders on the fly; ``pose3d-tools
 render`` writes a dataset (:func:`build_dataset`), sample i drawn from ``sample_rng(seed, i)``
@@ -118,6 +119,9 @@ class RenderConfig:
     texture_probs: tuple[float, float, float, float] = (0.4, 0.2, 0.15, 0.25)  # plain, stripes,
     # checks, noise
     plain_background_prob: float = 0.05
+    distractor_prob: float = 0.2  # another person beside, in front of or behind
+    distractor_side_m: tuple[float, float] = (0.4, 1.3)  # sideways from the person
+    distractor_depth_m: tuple[float, float] = (-1.0, 2.0)  # farther from the camera (+)
     occluder_prob: float = 0.5
     max_occluders: int = 2
     occluder_photo_prob: float = 0.6
@@ -528,14 +532,46 @@ class Renderer:
             if joints[:, 2].min() > 0.5:
                 break
         stature = float(skeleton_stature(pose[None, None])[0])
-        return cam, joints, stature
+        return cam, pose, joints, stature
+
+    def _person(self, rng: np.random.Generator, joints: np.ndarray, up_cam: np.ndarray,
+                size: float) -> tuple[Look, BodyParts, tuple[float, float, float]]:
+        """A random look and body (build, clothes, hair) for camera-frame ``joints``."""
+        cfg = self.cfg
+        girth, limb = rng.uniform(*cfg.girth_range), rng.uniform(*cfg.limb_girth_range)
+        cloth = rng.uniform(*cfg.cloth_range_m)
+        look = sample_look(rng, cfg, up_cam)
+        long_hair = look.hair_top < 2.0 and rng.uniform() < cfg.long_hair_prob
+        parts = body_parts(joints, up_cam, size, girth, limb, cloth,
+                           shorts=rng.uniform() < cfg.shorts_prob,
+                           short_sleeves=rng.uniform() < cfg.short_sleeves_prob,
+                           long_hair=long_hair)
+        return look, parts, (girth, limb, cloth)
+
+    def _distractor(self, rng: np.random.Generator, cam: Camera, pose: np.ndarray
+                    ) -> np.ndarray | None:
+        """Camera-frame joints (17, 3) of another person standing beside, in front of or behind
+        the rendered one (``pose`` (17, 3) world), or None if it would be behind the camera."""
+        other = augment_3d(self.poses[rng.integers(len(self.poses))][None, None].astype(
+            np.float64), rng, self.cfg.augment)[0, 0]
+        R = np.asarray(cam.R, np.float64)
+        right, ahead = R[:, 0].copy(), R[:, 2].copy()
+        right[2] = ahead[2] = 0.0
+        right /= max(np.linalg.norm(right), 1e-9)
+        ahead /= max(np.linalg.norm(ahead), 1e-9)
+        side = rng.choice([-1.0, 1.0]) * rng.uniform(*self.cfg.distractor_side_m)
+        shift = pose[0, :2] - other[0, :2] + (side * right + rng.uniform(
+            *self.cfg.distractor_depth_m) * ahead)[:2]
+        other[:, :2] += shift
+        joints = cam.world_to_camera(other)
+        return joints if joints[:, 2].min() > 0.5 else None
 
     def sample(self, rng: np.random.Generator) -> Sample:
         """One rendered crop of a random pose of the split."""
         cfg = self.cfg
         S = cfg.size
         frame = int(rng.integers(len(self.poses)))
-        cam, joints, stature = self._camera_and_pose(rng, frame)
+        cam, pose, joints, stature = self._camera_and_pose(rng, frame)
         K = intrinsics(cam)
         uv = project_pinhole(K, joints)
         box = np.concatenate([uv.min(0), uv.max(0)])
@@ -549,16 +585,27 @@ class Renderer:
 
         up_cam = np.asarray(cam.R, np.float64)[2]  # world z in the camera frame
         size = stature / REFERENCE_STATURE_M
-        girth, limb = rng.uniform(*cfg.girth_range), rng.uniform(*cfg.limb_girth_range)
-        cloth = rng.uniform(*cfg.cloth_range_m)
-        look = sample_look(rng, cfg, up_cam)
-        long_hair = look.hair_top < 2.0 and rng.uniform() < cfg.long_hair_prob
-        parts = body_parts(joints, up_cam, size, girth, limb, cloth,
-                           shorts=rng.uniform() < cfg.shorts_prob,
-                           short_sleeves=rng.uniform() < cfg.short_sleeves_prob,
-                           long_hair=long_hair)
-        depth, index = cast_rays(rays, K, M, parts.a, parts.b, parts.r)
-        body, hit = shade_body(rays, depth, index, parts, joints[0], look)
+        look, parts, build = self._person(rng, joints, up_cam, size)
+        n_main = len(parts.r)
+        a, b, r = parts.a, parts.b, parts.r
+        other = None
+        if rng.uniform() < cfg.distractor_prob:
+            other = self._distractor(rng, cam, pose)
+        if other is not None:
+            size2 = float(skeleton_stature(other[None, None])[0]) / REFERENCE_STATURE_M
+            look2, parts2, _ = self._person(rng, other, up_cam, size2)
+            look2 = dataclasses.replace(look2, light=look.light, ambient=look.ambient,
+                                        diffuse=look.diffuse, tint=look.tint)
+            a, b, r = (np.concatenate([x, y]) for x, y in ((a, parts2.a), (b, parts2.b),
+                                                            (r, parts2.r)))
+        depth, index = cast_rays(rays, K, M, a, b, r)
+        body, hit = shade_body(rays, depth, np.where(index < n_main, index, -1), parts,
+                               joints[0], look)
+        if other is not None:
+            body2, hit2 = shade_body(rays, depth, np.where(index >= n_main, index - n_main, -1),
+                                     parts2, other[0], look2)
+            body[hit2] = body2[hit2]
+            hit |= hit2
         image = background(rng, self.backgrounds, n, cfg)
         image[hit] = body[hit]
 
@@ -573,6 +620,7 @@ class Renderer:
         M_S = roi_transforms(roi, S)[0]
         image[~inside_image_mask(M_S, S, float(cam.w), float(cam.h))] = 0
 
+        girth, limb, cloth = build
         visible = joint_visibility(j2d_n, joints[:, 2], depth, occluded,
                                    joint_radii(size, max(girth, limb)) + cloth,
                                    cam.in_image(np.floor(uv + 0.5)))
