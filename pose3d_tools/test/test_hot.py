@@ -249,3 +249,48 @@ def test_flops_match_the_layer_formulas_and_hot_saves_40_percent():
     assert window_flops(tpc_only) == (analytic_flops(tpc_only.config, 0), 1)
     per_frame = analytic_flops(hot.config, T) / analytic_flops(mixste.config, None)
     assert per_frame <= 0.6
+
+
+# -- evaluation and ablation helpers --------------------------------------------------------------
+def test_eval_predict_reads_one_frame_outputs():
+    from pose3d_tools.evaluation import predict
+
+    features = example_input(T, batch=6, seed=8).numpy()
+    seq2seq = _model("hot_mixste", None)
+    tpc_only = _model("hot_mixste", {"preset": "tiny_tpc_only"})
+    with torch.no_grad():
+        want = seq2seq(torch.from_numpy(features))[:, T - 1].numpy()
+        want_tpc = tpc_only(torch.from_numpy(features))[:, 0].numpy()
+    assert np.allclose(predict(seq2seq, features, T - 1, batch_size=4), want, atol=1e-6)
+    with seq2frame(seq2seq, True):
+        assert np.allclose(predict(seq2seq, features, T - 1, batch_size=4), want, atol=1e-6)
+    assert np.allclose(predict(tpc_only, features, T - 1), want_tpc, atol=1e-6)
+
+
+def test_ablation_settings_and_card_labels():
+    from pose3d_tools.bench.hot_ablation import card_section, markdown, settings
+
+    assert settings(1, 9, depth=4, frames=T) == [
+        (1, 9), (1, 3), (1, 6), (1, 13), (1, 18), (2, 9), (3, 9)]
+    assert (3, 9) not in settings(1, 9, depth=3, frames=T)  # l must stay below the depth
+    row = {"gflops_per_frame": 0.0033, "gflops_per_published_frame": 0.076,
+           "flops_saving_pct": 41.1, "mpjpe_mm": {"gt": 50.0, "noisy": 60.0},
+           "delta_vs_reference_mm": {"gt": 0.5, "noisy": -0.2},
+           "delta_se_mm": {"gt": 0.1, "noisy": 0.1}}
+    report = {"model": "hot_x", "checkpoint": "hot_x.pt", "checkpoint_sha256": "ab" * 32,
+              "reference": {"model": "mixste_x"}, "trained_setting": {"pruning_block": 1,
+                                                                     "kept_tokens": 9},
+              "subsample": "every 25th", "windows": {"gt": 10, "noisy": 10}, "protocol": "p",
+              "read_frame": T - 1, "rows": [
+                  {**row, "model": "mixste_x", "kind": "reference", "flops_saving_pct": 0.0},
+                  {**row, "model": "hot", "kind": "hot", "pruning_block": 1, "kept_tokens": 9,
+                   "trained_setting": True},
+                  {**row, "model": "hot", "kind": "hot", "pruning_block": 1, "kept_tokens": 3,
+                   "trained_setting": False}]}
+    table = markdown(report).splitlines()
+    assert "reuse one trained model" in table[0]
+    assert "| HoT | 1 | 9 | *trained* |" in table[-2]
+    assert "| HoT | 1 | 3 | inference-time only |" in table[-1]
+    assert "+0.50 ± 0.10" in table[-1]
+    assert card_section(report, "another_model") == []
+    assert card_section(report, "hot_x")[0].startswith("## Ablation")
