@@ -146,7 +146,8 @@ def graph_model(model: nn.Module, seq2frame: bool = True) -> nn.Module:
     """The module whose graph is exported: HoT as :class:`TensorRTHoT` (seq2frame: only the
     read frame is restored; its TPC-only variant is seq2frame anyway), anything else as is."""
     if isinstance(model, HoTMixSTE):
-        return TensorRTHoT(model, seq2frame)
+        with torch.random.fork_rng(devices=[]):  # the throw-away initialisation leaves no trace
+            return TensorRTHoT(model, seq2frame)
     return model
 
 
