@@ -101,3 +101,32 @@ def test_ablation_configs_parse_and_share_one_budget():
     budgets = {(c.optim.steps, c.optim.batch_size, c.optim.lr, c.data.renders_dir)
                for c in cfgs.values()}
     assert len(budgets) == 1
+
+
+def test_sigterm_saves_the_working_checkpoint_and_stops(renders, tmp_path):
+    import os
+    import signal
+
+    from pose3d_tools.e2e_training import (
+        BatchMaker,
+        RenderSet,
+        config_from_dict,
+        config_to_dict,
+    )
+
+    class SignalOnSecondBatch(BatchMaker):
+        calls = 0
+
+        def batch(self, rng, n):
+            SignalOnSecondBatch.calls += 1
+            if SignalOnSecondBatch.calls == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of step 2
+            return super().batch(rng, n)
+
+    cfg = config_from_dict(config_to_dict(_cfg(renders, tmp_path)))
+    trainer = E2ETrainer(cfg, SignalOnSecondBatch(RenderSet(renders), cfg.data), progress=False)
+    entry = trainer.run()
+    assert entry == {"stopped": "SIGTERM", "step": 2}
+    saved = torch.load(trainer.last_path, weights_only=False)
+    assert saved["step"] == 2 and "optimizer" in saved and "numpy_rng" in saved
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
