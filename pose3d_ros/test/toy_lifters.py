@@ -78,3 +78,25 @@ def _save(path, nodes, inits, frames: int, out_frames: int, meta: dict[str, str]
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return Path(path)
+
+
+def constant_pose_lifter(path: Path, frames: int, pose: np.ndarray) -> Path:
+    """A causal seq2frame lifter (the node's HoT export shape) that answers ``pose`` (17, 3)
+    metres, root-relative, for everyone: output (B, 1, 17, 3), "output_frames" 1."""
+    last = numpy_helper.from_array(np.array([frames - 1], dtype=np.int64), "last")
+    zero = numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero")
+    const = numpy_helper.from_array(
+        np.asarray(pose, np.float32).reshape(1, 1, JOINTS, 3), "pose"
+    )
+    nodes = [
+        helper.make_node("Gather", ["keypoints", "last"], ["newest"], axis=1),
+        helper.make_node("Mul", ["newest", "zero"], ["batch_of_zeros"]),
+        helper.make_node("Add", ["batch_of_zeros", "pose"], ["joints3d"]),
+    ]
+    meta = {
+        "model": "toy_constant_pose",
+        "frames": str(frames),
+        "output_frame": str(frames - 1),
+        "output_frames": "1",
+    }
+    return _save(path, nodes, [last, zero, const], frames, 1, meta)
