@@ -86,17 +86,21 @@ def test_the_nearer_capsule_hides_the_farther_one_whatever_their_order(order):
     assert depth[64 - 12, 64] < 4.0
 
 
-def test_visibility_is_false_under_an_occluder_and_behind_another_body_part():
+def test_visibility_is_false_under_an_occluder_behind_another_part_or_far_behind_its_own():
     n = 10
-    depth = np.full((n, n), np.inf)
-    depth[5, 5] = 2.0  # a body part 1 m in front of joint 1
-    depth[2, 2] = 2.93  # joint 2's own surface (radius 0.05 in front of 3.0 m)
+    depth = np.full((n, n), 2.93)  # everywhere: part 0, 7 cm in front of the joints at 3 m
+    index = np.zeros((n, n), np.int64)
+    depth[5, 5], index[5, 5] = 2.5, 1  # part 1 (not joint 1's) in front of joint 1
+    depth[2, 6] = 2.5  # joint 2's own part 0, but 0.5 m in front: the far side hidden
     occluded = np.zeros((n, n), bool)
     occluded[7, 7] = True
-    joints_2d = np.array([[7.2, 6.8], [5.0, 5.0], [2.0, 2.0], [-1.0, 3.0]])
-    visible = joint_visibility(joints_2d, np.full(4, 3.0), depth, occluded, np.full(4, 0.05),
-                               np.ones(4, bool))
-    assert visible.tolist() == [False, False, True, False]
+    member = np.zeros((17, 2), bool)
+    member[:, 0] = True
+    joints_2d = np.zeros((17, 2))
+    joints_2d[:5] = [[7.2, 6.8], [5.0, 5.0], [6.0, 2.0], [-1.0, 3.0], [3.0, 3.0]]
+    visible = joint_visibility(joints_2d, np.full(17, 3.0), depth, index, occluded,
+                               np.full(17, 0.05), member, np.ones(17, bool))
+    assert visible[:5].tolist() == [False, False, False, False, True]
 
 
 # -- a renderer over one known pose -----------------------------------------------------------

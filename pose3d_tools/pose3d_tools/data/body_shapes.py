@@ -56,6 +56,8 @@ EXTRA_PARTS = (
 SKIN, HAIR, SHIRT, TROUSERS, SHOES = range(5)
 REGION_NAMES = ("skin", "hair", "shirt", "trousers", "shoes")
 HEAD_PART = 5  # index of ("neck", "head") in the part list: skin, hair on its top and back
+CHEST_PART = 2  # index of ("spine", "thorax")
+CHEST_DROP = 0.07  # metres (at 1.70 m) the rendered chest's top is below the thorax joint
 _REGIONS = (TROUSERS, SHIRT, SHIRT, SHIRT, SKIN, SKIN, TROUSERS, TROUSERS, TROUSERS, TROUSERS,
             SHIRT, SHIRT, SHIRT, SHIRT, SHIRT, SHIRT)
 SHIN_PARTS = (8, 9)  # skin with shorts
@@ -100,6 +102,10 @@ def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girt
     extra_b = np.array([_J(b) for _, b, _ in EXTRA_PARTS])
     a = np.concatenate([j[CAPSULE_A], j[extra_a]])
     b = np.concatenate([j[CAPSULE_B], j[extra_b]])
+    # The chest's top ends below the thorax joint, so its round cap stops at the shoulders'
+    # line instead of swallowing the neck (the depth images keep the plain capsule).
+    chest = b[CHEST_PART] - a[CHEST_PART]
+    b[CHEST_PART] -= CHEST_DROP * size * chest / max(np.linalg.norm(chest), 1e-9)
     scale = np.where(_TRUNK, girth, girth if limb_girth is None else limb_girth) * size
     region = np.array(_REGIONS, np.int64)
     if shorts:
@@ -137,14 +143,45 @@ def body_parts(joints: np.ndarray, world_up: np.ndarray, size: float = 1.0, girt
     return BodyParts(a, b, r, region, forward, body_up)
 
 
-def joint_radii(size: float = 1.0, girth: float = 1.0) -> np.ndarray:
-    """(17,) the largest radius of a capsule ending at each joint (metres): how far in front of
-    a joint its own surface is at most, for telling self-occlusion from the joint's own skin."""
+# Each rendered part's joints (the first 16 parts: their segment's ends; then hands, feet, nose,
+# long hair): a joint's own surface is that of the parts it belongs to.
+_PART_JOINTS = (
+    [(_J(a), _J(b)) for a, b, _ in BODY_CAPSULES + EXTRA_PARTS]
+    + [(_J("l_wrist"),), (_J("r_wrist"),), (_J("l_ankle"),), (_J("r_ankle"),),
+       (_J("neck"), _J("head")), (_J("neck"), _J("head"))]
+)
+# The trunk's parts (hip and shoulder girdles, abdomen, chest, flanks) and its centre joints.
+_TRUNK_PARTS = np.array([0, 1, 2, 3, 14, 15])
+_TRUNK_CENTRE = np.array([_J("pelvis"), _J("spine"), _J("thorax")])
+
+
+def part_membership(n_parts: int) -> np.ndarray:
+    """(17, n_parts) bool: the rendered parts each joint belongs to (its segments, hand, foot,
+    nose, hair); the trunk's centre joints (pelvis, spine, thorax) own every trunk part."""
+    out = np.zeros((17, n_parts), bool)
+    for k, members in enumerate(_PART_JOINTS[:n_parts]):
+        out[list(members), k] = True
+    out[np.ix_(_TRUNK_CENTRE, _TRUNK_PARTS)] = True
+    return out
+
+
+def surface_reach(joints: np.ndarray, parts: BodyParts) -> np.ndarray:
+    """(17,) metres: how far from each joint its own body surface reaches -- the largest radius
+    of the parts it belongs to; for the trunk's centre joints (pelvis, spine, thorax), which
+    sit inside the trunk, the trunk's half-width there (distance to the nearest point of each
+    trunk part's axis + its radius, the largest of them)."""
+    j = np.asarray(joints, np.float64)
     out = np.zeros(17)
-    for a, b, r in BODY_CAPSULES + EXTRA_PARTS:
-        for name in (a, b):
-            out[_J(name)] = max(out[_J(name)], r)
-    return out * size * girth
+    for k, members in enumerate(_PART_JOINTS[: len(parts.r)]):
+        for m in members:
+            out[m] = max(out[m], parts.r[k])
+    a, b, r = parts.a[_TRUNK_PARTS], parts.b[_TRUNK_PARTS], parts.r[_TRUNK_PARTS]
+    ab = b - a
+    for c in _TRUNK_CENTRE:
+        s = np.clip(_dot(j[c] - a, ab) / np.maximum(_dot(ab, ab), 1e-12), 0.0, 1.0)
+        dist = np.linalg.norm(j[c] - (a + s[:, None] * ab), axis=1)
+        out[c] = max(out[c], float((dist + r).max()))
+    return out
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -41,8 +41,9 @@ core (numpy + OpenCV, no multiprocessing).
 Targets per image: ``joints`` (17, 3) metres, root-relative, in crop axes
 (``camera_to_crop_axes`` of the camera-frame joints minus the pelvis); ``joints_2d`` (17, 2)
 crop pixels; ``visible`` (17,) the joint's pixel is inside the crop and the image, not under
-an occluder and not hidden by another body part (the nearest surface there is within the
-joint's own capsule radius + 4 cm of the joint's depth).
+an occluder and not hidden by another body part or person (the nearest surface there is one
+of the joint's own parts, no nearer than the joint's depth - the reach of its own surface -
+4 cm: ``body_shapes.surface_reach``; a far hip behind the near one is hidden).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ from pose3d_tools.data.body_shapes import (
     BodyParts,
     body_parts,
     capsule_depths,
-    joint_radii,
+    part_membership,
+    surface_reach,
 )
 from pose3d_tools.data.cameras import Camera, RobotCameraConfig, sample_robot_cameras
 
@@ -433,17 +435,21 @@ def apply_occluders(rng: np.random.Generator, image: np.ndarray, joints_2d: np.n
 
 
 def joint_visibility(joints_2d: np.ndarray, joint_depth: np.ndarray, depth: np.ndarray,
-                     occluded: np.ndarray, radii: np.ndarray, in_image: np.ndarray) -> np.ndarray:
+                     index: np.ndarray, occluded: np.ndarray, reach: np.ndarray,
+                     member: np.ndarray, in_image: np.ndarray) -> np.ndarray:
     """(17,) bool: each joint's pixel (``joints_2d`` (17, 2) in the rendered crop) is in the
-    crop and the image (``in_image`` (17,)), not ``occluded`` (n, n), and the nearest body
-    surface there (``depth`` (n, n), optical z) is the joint's own: no nearer than its depth
-    (``joint_depth`` (17,)) - its capsule radius (``radii`` (17,)) - 4 cm."""
+    crop and the image (``in_image`` (17,)), not ``occluded`` (n, n), and the nearest surface
+    there (``depth`` (n, n) optical z, ``index`` (n, n) its part, -1 none) is the joint's own:
+    a part it belongs to (``member`` (17, P) bool) no nearer than the joint's depth
+    (``joint_depth`` (17,)) - the reach of its own surface (``reach`` (17,)) - 4 cm."""
     n = depth.shape[0]
     px = np.floor(np.asarray(joints_2d) + 0.5).astype(np.int64)
     in_crop = ((px >= 0) & (px < n)).all(1)
     pc = np.clip(px, 0, n - 1)
-    front = depth[pc[:, 1], pc[:, 0]]
-    own = front >= joint_depth - radii - SELF_OCCLUSION_MARGIN_M
+    front, part = depth[pc[:, 1], pc[:, 0]], index[pc[:, 1], pc[:, 0]]
+    is_member = (part >= 0) & (part < member.shape[1])
+    is_member[is_member] = member[np.flatnonzero(is_member), part[is_member]]
+    own = is_member & (front >= joint_depth - reach - SELF_OCCLUSION_MARGIN_M)
     return in_crop & np.asarray(in_image, bool) & ~occluded[pc[:, 1], pc[:, 0]] & own
 
 
@@ -535,7 +541,7 @@ class Renderer:
         return cam, pose, joints, stature
 
     def _person(self, rng: np.random.Generator, joints: np.ndarray, up_cam: np.ndarray,
-                size: float) -> tuple[Look, BodyParts, tuple[float, float, float]]:
+                size: float) -> tuple[Look, BodyParts]:
         """A random look and body (build, clothes, hair) for camera-frame ``joints``."""
         cfg = self.cfg
         girth, limb = rng.uniform(*cfg.girth_range), rng.uniform(*cfg.limb_girth_range)
@@ -546,7 +552,7 @@ class Renderer:
                            shorts=rng.uniform() < cfg.shorts_prob,
                            short_sleeves=rng.uniform() < cfg.short_sleeves_prob,
                            long_hair=long_hair)
-        return look, parts, (girth, limb, cloth)
+        return look, parts
 
     def _distractor(self, rng: np.random.Generator, cam: Camera, pose: np.ndarray
                     ) -> np.ndarray | None:
@@ -585,7 +591,7 @@ class Renderer:
 
         up_cam = np.asarray(cam.R, np.float64)[2]  # world z in the camera frame
         size = stature / REFERENCE_STATURE_M
-        look, parts, build = self._person(rng, joints, up_cam, size)
+        look, parts = self._person(rng, joints, up_cam, size)
         n_main = len(parts.r)
         a, b, r = parts.a, parts.b, parts.r
         other = None
@@ -593,7 +599,7 @@ class Renderer:
             other = self._distractor(rng, cam, pose)
         if other is not None:
             size2 = float(skeleton_stature(other[None, None])[0]) / REFERENCE_STATURE_M
-            look2, parts2, _ = self._person(rng, other, up_cam, size2)
+            look2, parts2 = self._person(rng, other, up_cam, size2)
             look2 = dataclasses.replace(look2, light=look.light, ambient=look.ambient,
                                         diffuse=look.diffuse, tint=look.tint)
             a, b, r = (np.concatenate([x, y]) for x, y in ((a, parts2.a), (b, parts2.b),
@@ -620,9 +626,8 @@ class Renderer:
         M_S = roi_transforms(roi, S)[0]
         image[~inside_image_mask(M_S, S, float(cam.w), float(cam.h))] = 0
 
-        girth, limb, cloth = build
-        visible = joint_visibility(j2d_n, joints[:, 2], depth, occluded,
-                                   joint_radii(size, max(girth, limb)) + cloth,
+        visible = joint_visibility(j2d_n, joints[:, 2], depth, index, occluded,
+                                   surface_reach(joints, parts), part_membership(n_main),
                                    cam.in_image(np.floor(uv + 0.5)))
         target = camera_to_crop_axes(joints - joints[:1], roi[3])
         return Sample(
