@@ -223,7 +223,11 @@ def cast_rays(rays: np.ndarray, K: np.ndarray, M: np.ndarray, a: np.ndarray, b: 
     near = z.min(1) - r
     with np.errstate(invalid="ignore", divide="ignore"):
         uv = project_pinhole(K, np.where(z[..., None] > 1e-3, ends, np.nan))  # (P, 2, 2)
-    rad = K[0, 0] * r[:, None] / np.maximum(z - r[:, None], 1e-3) * 1.5 + 2.0  # (P, 2)
+    # Image radius of each end sphere: f r / (z - r), / cos of its angle off the optical axis
+    # (an off-axis sphere's image is stretched that much), + 2 px.
+    cos_off = z / np.maximum(np.linalg.norm(ends, axis=-1), 1e-9)
+    rad = K[0, 0] * r[:, None] / np.maximum(z - r[:, None], 1e-3) / np.maximum(cos_off, 0.1)
+    rad = rad + 2.0  # (P, 2)
     lo, hi = (uv - rad[..., None]).min(1), (uv + rad[..., None]).max(1)  # (P, 2) image px
     corners = np.stack([lo, np.stack([hi[:, 0], lo[:, 1]], -1), hi,
                         np.stack([lo[:, 0], hi[:, 1]], -1)], 1)  # (P, 4, 2)
@@ -237,7 +241,18 @@ def cast_rays(rays: np.ndarray, K: np.ndarray, M: np.ndarray, a: np.ndarray, b: 
     part = np.repeat(np.arange(len(r)), counts)
     local = np.arange(len(part)) - np.repeat(np.cumsum(counts) - counts, counts)
     width = wh[part, 0]
-    pix = (c_lo[part, 1] + local // width) * n + c_lo[part, 0] + local % width
+    pu, pv = c_lo[part, 0] + local % width, c_lo[part, 1] + local // width
+    # Keep the pixels within the end spheres' image radius of the projected axis (the image of
+    # a capsule lies inside that band): most of a slanted limb's box is dropped here.
+    axis = image_to_crop(M, uv)  # (P, 2, 2) crop px
+    band = np.where(whole, np.inf, rad.max(1) / np.sqrt(abs(np.linalg.det(M[:, :2]))))
+    p0, seg = axis[:, 0], axis[:, 1] - axis[:, 0]
+    seg2 = np.maximum(np.sum(seg * seg, 1), 1e-12)
+    du, dv = pu - p0[part, 0], pv - p0[part, 1]
+    s = np.clip((du * seg[part, 0] + dv * seg[part, 1]) / seg2[part], 0.0, 1.0)
+    du, dv = du - s * seg[part, 0], dv - s * seg[part, 1]
+    keep = ~(du * du + dv * dv > band[part] ** 2)  # NaN (end behind the camera) is kept
+    part, pix = part[keep], (pv * n + pu)[keep]
     x, y = rays[..., 0].reshape(-1)[pix], rays[..., 1].reshape(-1)[pix]
     t = capsule_depths(x, y, a, b, r, which=part)
     depth = np.full(n * n, np.inf)
