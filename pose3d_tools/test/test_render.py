@@ -149,6 +149,22 @@ def test_targets_are_root_relative_crop_axes_that_project_onto_the_2d_joints(rot
         assert 128 / 1.4 * 0.8 < extent < 128 / 1.4 * 1.25
 
 
+def test_without_augmentation_the_target_is_the_camera_frame_pose_minus_root_in_crop_axes():
+    from pose3d_ros.stages.crops import camera_to_crop_axes
+    from pose3d_tools.data.augmentation import AugmentConfig
+
+    fixed = AugmentConfig(scale_range=(1.0, 1.0), bone_std=0.0, flip_prob=0.0, max_offset_m=0.0,
+                          random_heading=False)
+    renderer = _renderer(rotation_prob=1.0, augment=fixed)
+    camera_frame = _camera().world_to_camera(_world_pose())
+    for i in range(3):
+        s = renderer.sample(sample_rng(2, i))
+        assert abs(s.roi[3]) > 0
+        np.testing.assert_allclose(s.root, camera_frame[0], atol=1e-9)
+        expected = camera_to_crop_axes(camera_frame - camera_frame[0], s.roi[3])
+        np.testing.assert_allclose(s.joints, expected, atol=1e-6)
+
+
 def test_same_seed_gives_identical_samples_and_another_seed_does_not():
     renderer = _renderer()
     a = [renderer.sample(sample_rng(7, i)) for i in range(3)]
