@@ -52,6 +52,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -731,8 +732,11 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     for arr in files.values():
         arr.flush()
+    commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
     meta = {
         "split": split,
+        "code_commit": commit or None,
         "subjects": list(renderer.subjects),
         "n": n,
         "seed": seed,
@@ -758,7 +762,24 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
         "images_per_cpu_second": round(n / max(cpu, 1e-9), 1),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    save_preview(out / "preview.png", files["images"][:32], files["joints_2d"][:32],
+                 files["visible"][:32])
     return meta
+
+
+def save_preview(path: str | Path, images: np.ndarray, joints_2d: np.ndarray,
+                 visible: np.ndarray, columns: int = 8) -> None:
+    """A PNG grid of crops (B, S, S, 3) RGB with their 2D joints: green visible, red hidden."""
+    tiles = []
+    for image, j2d, vis in zip(images, joints_2d, visible, strict=True):
+        tile = np.ascontiguousarray(image[:, :, ::-1])
+        for (u, v), ok in zip(np.rint(j2d).astype(int).tolist(), vis, strict=True):
+            cv2.circle(tile, (u, v), 1, (0, 255, 0) if ok else (0, 0, 255), -1)
+        tiles.append(tile)
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    cv2.imwrite(str(path), np.vstack(rows))
 
 
 def add_render_parser(sub: argparse._SubParsersAction) -> None:
