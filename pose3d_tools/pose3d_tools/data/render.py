@@ -709,9 +709,10 @@ ARRAYS = {  # name -> (per-sample shape given S, dtype)
 
 
 def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, split: str,
-                  chunk: int = 256, log: bool = True) -> dict:
-    """Render ``n`` samples into ``out_dir``: one memory-mappable .npy per array of
-    :data:`ARRAYS` and ``meta.json``; returns the meta (with the measured images per second)."""
+                  chunk: int = 256, log: bool = True, first: int = 0) -> dict:
+    """Render samples ``first`` .. ``first + n - 1`` of ``seed`` into ``out_dir``: one
+    memory-mappable .npy per array of :data:`ARRAYS`, ``meta.json`` and ``preview.png``;
+    returns the meta (with the measured images per second)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     S = renderer.cfg.size
@@ -723,7 +724,8 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
     t0, c0 = time.perf_counter(), time.process_time()
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        batch = stack_samples([renderer.sample(sample_rng(seed, i)) for i in range(start, stop)])
+        batch = stack_samples([renderer.sample(sample_rng(seed, first + i))
+                               for i in range(start, stop)])
         for name, arr in files.items():
             arr[start:stop] = batch[name]
         if log:
@@ -740,6 +742,7 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
         "subjects": list(renderer.subjects),
         "n": n,
         "seed": seed,
+        "first_sample": first,
         "size": S,
         "crop_scale": renderer.cfg.crop_scale,
         "mean": list(IMAGE_MEAN),
@@ -788,6 +791,8 @@ def add_render_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--out", type=Path, required=True, help="output folder, e.g. out/renders/train")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first", type=int, default=0,
+                   help="index of the first sample: --first 20000 continues a 20000-image set")
     p.add_argument("--size", type=int, default=128, help="crop side S (px)")
     p.add_argument("--data-dir", default=None, help="Human3.6M folder (default: shared data)")
     p.set_defaults(func=cmd_render)
@@ -796,7 +801,7 @@ def add_render_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)
     renderer = Renderer.for_split(args.split, RenderConfig(size=args.size), args.data_dir)
-    meta = build_dataset(renderer, args.n, args.out, args.seed, args.split)
+    meta = build_dataset(renderer, args.n, args.out, args.seed, args.split, first=args.first)
     print(f"{args.n} images in {args.out}: {meta['images_per_second']} images/s wall, "
           f"{meta['images_per_cpu_second']} per CPU second ({meta['seconds']} s), subjects "
           f"{', '.join(meta['subjects'])}")
