@@ -3,8 +3,6 @@ pinhole projection, the crop contract, held-out subjects, determinism, occluders
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from known_poses import SKELETON_H36M17
@@ -22,6 +20,7 @@ from pose3d_tools.data.render import (
     crop_rays,
     image_to_crop,
     joint_visibility,
+    load_dataset,
     project_pinhole,
     sample_rng,
 )
@@ -194,7 +193,8 @@ def test_a_built_dataset_is_memory_mappable_with_its_meta(tmp_path):
         assert arr.shape == (5, *shape(128)) and arr.dtype == dtype
     # Chunking does not change a sample: sample 3 rendered alone is the stored one.
     np.testing.assert_array_equal(images[3], _renderer().sample(sample_rng(4, 3)).image)
-    on_disk = json.loads((tmp_path / "meta.json").read_text())
+    arrays, on_disk = load_dataset(tmp_path)
+    assert set(arrays) == set(ARRAYS) and arrays["joints"].shape == (5, 17, 3)
     assert on_disk["seed"] == 4 and on_disk["subjects"] == ["S1"] and meta["n"] == 5
     assert all(src["licence"] for src in on_disk["backgrounds"])
 

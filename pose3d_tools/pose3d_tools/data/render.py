@@ -770,6 +770,16 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
     return meta
 
 
+def load_dataset(out_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """A dataset written by :func:`build_dataset`: its arrays memory-mapped (read-only) by name
+    (:data:`ARRAYS`) and its meta."""
+    out = Path(out_dir)
+    meta = json.loads((out / "meta.json").read_text())
+    arrays = {name: np.load(out / f"{name}.npy", mmap_mode="r") for name in ARRAYS
+              if (out / f"{name}.npy").exists()}
+    return arrays, meta
+
+
 def save_preview(path: str | Path, images: np.ndarray, joints_2d: np.ndarray,
                  visible: np.ndarray, columns: int = 8) -> None:
     """A PNG grid of crops (B, S, S, 3) RGB with their 2D joints: green visible, red hidden."""
