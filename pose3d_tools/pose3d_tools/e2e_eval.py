@@ -341,6 +341,27 @@ def onnx_parity(checkpoint: str | Path, onnx_path: str | Path, n: int = 4) -> fl
     return float(max(np.abs(a - b).max() for a, b in zip(out, ref, strict=True)))
 
 
+def onnx_latency_ms(onnx_path: str | Path, batch: int = 1, runs: int = 30) -> float:
+    """Median ONNX Runtime CPU latency (ms) of one call with ``batch`` crops, 1 thread (this
+    machine; other jobs running on it inflate it)."""
+    import onnxruntime as ort
+
+    from pose3d_ros.backends.onnx_checks import read_metadata
+
+    s = int(read_metadata(onnx_path)["input_size"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(batch, 3, s, s)).astype(np.float32)
+    sess.run(None, {"image": x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, {"image": x})
+        times.append(1000 * (time.perf_counter() - t0))
+    return float(np.median(times))
+
+
 def model_card(checkpoint: str | Path, onnx_path: str | Path, records: list[dict[str, Any]],
                real: dict[str, Any] | None, notes: str = "") -> str:
     """Markdown card of a shipped E2E model: what it is, how it was trained (on renders), its
@@ -390,7 +411,8 @@ def model_card(checkpoint: str | Path, onnx_path: str | Path, records: list[dict
         f"- ONNX: `{Path(onnx_path).name}`, opset 17, dynamic batch; max |ONNX Runtime - "
         f"PyTorch| = {onnx_parity(checkpoint, onnx_path):.1e}; ops outside the project's "
         f"TensorRT allow-list: {', '.join(check_tensorrt_ops(onnx_path)) or 'none'} "
-        "(the deformable attention's bilinear sampling).",
+        "(the deformable attention's bilinear sampling); ONNX Runtime CPU, 1 thread, batch 1: "
+        f"{onnx_latency_ms(onnx_path):.1f} ms median on the shared 2-core machine.",
         "",
         "## Training",
         f"- Data: {renders.get('n', '?')} rendered crops of the Human3.6M train split "
