@@ -559,7 +559,9 @@ class Renderer:
         return cls(table.positions, cameras, bgs, cfg, subjects)
 
     def _camera_and_pose(self, rng: np.random.Generator, frame: int
-                         ) -> tuple[Camera, np.ndarray, float]:
+                         ) -> tuple[Camera, np.ndarray, np.ndarray, float]:
+        """A camera and the augmented pose of ``frame``: world (17, 3), camera frame (17, 3)
+        (every joint at least 0.5 m in front), stature (m)."""
         cfg = self.cfg
         for _ in range(20):
             pose = augment_3d(self.poses[frame][None, None].astype(np.float64), rng,
@@ -750,7 +752,8 @@ def build_dataset(renderer: Renderer, n: int, out_dir: str | Path, seed: int, sp
         "arrays": {name: f"{name}.npy" for name in ARRAYS},
         "targets": "joints: metres, root-relative (pelvis 0), crop axes (camera_to_crop_axes of "
         "the camera optical frame by the ROI angle); joints_2d: crop pixels; visible: not "
-        "occluded at the joint's pixel; rois: (cx, cy, side, angle) in the camera image; roots: "
+        "occluded at the joint's pixel; frames: index of the pose in FrameTable(load_split(split))"
+        ".positions; rois: (cx, cy, side, angle) in the camera image; roots: "
         "the pelvis in the camera optical frame (m); intrinsics: the pinhole K (3, 3)",
         "rendered": "capsule bodies over real photographs (pose3d_tools.data.render); lens "
         "distortion ignored (pinhole)",
