@@ -11,7 +11,9 @@
 * ``real``: the posture photo set of ``make bench-2d`` (``data/posture_set``). Each image goes
   through the checkout's 2D stage and shipped lifter (``PosePipeline``, htnet_small); each person
   is cropped as the E2E contract says (box of the 2D stage's joints, crop_scale, angle 0) and run
-  through the E2E ONNX model. With no 3D truth, transfer is measured by how well the 3D joints'
+  through the E2E ONNX model (box of all 17 placed joints, as the renders and the runtime's
+  ``estimator: e2e``; angle 0 -- the runtime would use the 2D stage's ROI angle, so rotated
+  images are reported apart). With no 3D truth, transfer is measured by how well the 3D joints'
   (x, y), after the best-fitting scale and translation (no rotation), land on the 2D stage's
   keypoints: PCK at 0.1 of the joints' box side and the mean 2D error / box side. The same
   measure of the lifter's 3D is printed beside it -- the lifter was *given* those keypoints, so
@@ -235,7 +237,8 @@ def evaluate_real(onnx_path: str | Path, out_dir: str | Path = "out", threads: i
             if used.sum() < 6 or not np.isfinite(pose.joints_3d).all():
                 continue
             kp = np.asarray(pose.keypoints_2d, np.float64)
-            crop, M = crop_person(rgb, kp, used, size, crop_scale)
+            # the box of all placed joints, seen or not (as the renders and the runtime)
+            crop, M = crop_person(rgb, kp, np.isfinite(kp).all(1), size, crop_scale)
             joints, conf = sess.run(None, {"image": normalise_images(crop[None])})
             # keypoints in crop pixels (the E2E joints are in crop axes, angle 0)
             A = np.vstack([M, [0, 0, 1]])
