@@ -74,8 +74,13 @@ def _errors(model, data: dict[str, Any], out_idx: int, batch_size: int) -> np.nd
 
 def run_ablation(checkpoint: str | os.PathLike, reference: str | os.PathLike,
                  every: int = 25, threads: int = 1, data_dir: str | None = None,
-                 batch_size: int = 256) -> dict[str, Any]:
-    """The ablation report (JSON-able): one row for the reference, one per (l, k) setting."""
+                 batch_size: int = 256, cache: str | os.PathLike | None = None
+                 ) -> dict[str, Any]:
+    """The ablation report (JSON-able): one row for the reference, one per (l, k) setting.
+
+    ``cache``: an .npz of per-window errors keyed by checkpoint sha256, setting, input and
+    subsample, read and updated after every row, so a re-run with one new checkpoint (e.g. the
+    reference retrained) only evaluates that one."""
     from pose3d_tools.bench.machine import machine_facts
     from pose3d_tools.evaluation import EvalConfig, load_eval_inputs, make_eval_set
     from pose3d_tools.flops import window_flops
@@ -87,6 +92,11 @@ def run_ablation(checkpoint: str | os.PathLike, reference: str | os.PathLike,
     ref_model, ref_ckpt = load_lifter(reference)
     ref_name = (ref_ckpt.get("train_config") or {}).get("name") or Path(reference).stem
     sets: dict[tuple[int, int, str], dict[str, Any]] = {}
+    store: dict[str, np.ndarray] = {}
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as saved:
+            store = dict(saved)
+    hot_sha, ref_sha = file_sha256(checkpoint), file_sha256(reference)
 
     def eval_set(frames: int, out_idx: int, input_2d: str) -> dict[str, Any]:
         key = (frames, out_idx, input_2d)
@@ -97,7 +107,7 @@ def run_ablation(checkpoint: str | os.PathLike, reference: str | os.PathLike,
                          "protocol_windows": len(full["features"])}
         return sets[key]
 
-    def measure(model, label: str) -> dict[str, Any]:
+    def measure(model, label: str, key: str) -> dict[str, Any]:
         frames, out_idx = model_frames(model), output_index(model)
         flops, out_frames = window_flops(model)
         row: dict[str, Any] = {
@@ -109,18 +119,25 @@ def run_ablation(checkpoint: str | os.PathLike, reference: str | os.PathLike,
             "mpjpe_mm": {}, "per_window_m": {},
         }
         for input_2d in INPUTS:
-            err = _errors(model, eval_set(frames, out_idx, input_2d), out_idx, batch_size)
+            name = f"{key}_{input_2d}_every{every}_{cfg.protocol}"
+            if name not in store:
+                store[name] = _errors(model, eval_set(frames, out_idx, input_2d), out_idx,
+                                      batch_size)
+            err = store[name]
             row["mpjpe_mm"][input_2d] = round(float(err.mean()) * 1000, 2)
             row["per_window_m"][input_2d] = err
+        if cache is not None:
+            np.savez(cache, **store)
         return row
 
-    reference_row = measure(ref_model, ref_name)
+    reference_row = measure(ref_model, ref_name, f"{ref_sha[:16]}_reference")
     reference_row.update(kind="reference", pruning_block=None, kept_tokens=None,
                          trained_setting=True)
     trained = (hot.model.config.pruning_block, hot.model.config.kept_tokens)
     rows = [reference_row]
     for ell, k in settings(*trained, hot.model.config.depth, hot.frames):
-        row = measure(hot_variant(hot.model, ell, k), f"{hot.name} (l={ell}, k={k})")
+        row = measure(hot_variant(hot.model, ell, k), f"{hot.name} (l={ell}, k={k})",
+                      f"{hot_sha[:16]}_l{ell}_k{k}")
         row.update(kind="hot", pruning_block=ell, kept_tokens=k,
                    trained_setting=(ell, k) == trained)
         rows.append(row)
@@ -135,22 +152,22 @@ def run_ablation(checkpoint: str | os.PathLike, reference: str | os.PathLike,
             diff = (errs[input_2d] - ref_errs[input_2d]) * 1000
             row["delta_vs_reference_mm"][input_2d] = round(float(diff.mean()), 2)
             row["delta_se_mm"][input_2d] = round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 2)
-    windows = {k[2]: len(v["features"]) for k, v in sets.items()}
+    windows = {input_2d: len(ref_errs[input_2d]) for input_2d in INPUTS}
     protocol_windows = {k[2]: v["protocol_windows"] for k, v in sets.items()}
     return {
         "what": "HoT ablation over pruning block l and kept tokens k (inference time only)",
         "inference_time_only": True,
         "note": NOTE,
         "checkpoint": str(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint),
+        "checkpoint_sha256": hot_sha,
         "model": hot.name,
         "trained_setting": {"pruning_block": trained[0], "kept_tokens": trained[1]},
         "reference": {"checkpoint": str(reference), "model": ref_name,
-                      "checkpoint_sha256": file_sha256(reference)},
+                      "checkpoint_sha256": ref_sha},
         "protocol": cfg.protocol,
         "subsample": f"every {every}th window of the protocol, same windows for every row",
         "windows": windows,
-        "protocol_windows": protocol_windows,
+        "protocol_windows": protocol_windows or None,  # None: every row came from the cache
         "read_frame": hot.out_idx,
         "flops": "torch.utils.flop_counter.FlopCounterMode at batch 1 (pose3d_tools.flops): "
                  "per frame = one window forward / its output frames (seq2seq); per published "
@@ -223,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=25,
                     help="use every N-th window of the evaluation protocol (default 25)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cache", type=Path,
+                    help="per-window errors .npz reused across runs (rows whose checkpoint, "
+                         "setting and subsample are unchanged are not evaluated again)")
     ap.add_argument("--data-dir", help="Human3.6M directory")
     ap.add_argument("--skip-missing", action="store_true",
                     help="exit 0 (skipped, with a message) when a checkpoint does not exist")
@@ -232,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hot_ablation: {path} does not exist (train it first); nothing written")
             return 0 if args.skip_missing else 1
     report = run_ablation(args.checkpoint, args.reference, args.every, args.threads,
-                          args.data_dir)
+                          args.data_dir, cache=args.cache)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     table = markdown(report)
