@@ -37,7 +37,8 @@ def test_pose3d_node_publishes_the_image_models_pose(ros_graph, messi, tmp_path)
     assert sk.placement == "size_prior" and _finite(sk.root) and sk.root.z > 0.5
     root = np.array([sk.root.x, sk.root.y, sk.root.z])
     rel = np.array([[k.position.x, k.position.y, k.position.z] for k in sk.keypoints]) - root
-    angle = turn_about_optical_axis(rel)  # the model's pose, turned about the optical axis only
+    valid = np.array([k.valid for k in sk.keypoints])
+    angle = turn_about_optical_axis(rel, valid)  # the model's pose, turned about the z axis only
     assert abs(math.degrees(angle)) < 30, math.degrees(angle)  # the player leans, upright crop
     # valid and confidence are the 2D stage's (the model's own confidence is not in the message)
     assert any(k.valid for k in sk.keypoints)
