@@ -183,6 +183,8 @@ class PipelineModels:
     def load(cls, s: PipelineSettings) -> PipelineModels:
         """Load (and verify) the models the read-only settings name."""
         model_dir = find_model_dir(s.model_dir or None)
+        # Found first: a missing refiner stops start-up before the other models are loaded.
+        refiner = refiner_path(s.refinement.model, model_dir) if s.refinement.enabled else None
         return cls(
             detector=load_backend(
                 model_path("person_detector", model_dir), s.backend, **s.backend_options("detector")
@@ -199,11 +201,8 @@ class PipelineModels:
                 lifter_path(s.lifter.model, model_dir), s.backend, **s.backend_options("lifter")
             ),
             e2e=_load_e2e(s, model_dir) if s.estimator == "e2e" else None,
-            refiner=load_backend(
-                refiner_path(s.refinement.model, model_dir), s.backend,
-                **s.backend_options("refiner"),
-            )
-            if s.refinement.enabled
+            refiner=load_backend(refiner, s.backend, **s.backend_options("refiner"))
+            if refiner is not None
             else None,
         )
 

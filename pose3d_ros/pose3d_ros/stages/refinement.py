@@ -26,10 +26,12 @@ from pose3d_ros.core.skeletons import H36M17, JointSet
 @dataclass(frozen=True)
 class RefinementSettings:
     enabled: bool = setting(
-        False,
+        True,
         "Fill the 3D joints the 2D stage did not observe (valid false) with the joint "
-        "refinement network instead of keeping the lifter's guess (they stay valid false); "
-        "measured behind the shipped lifters in pose3d_ros/refiners/<model>.md",
+        "refinement network instead of keeping the lifter's guess (they stay valid false). "
+        "Behind htnet_small on Human3.6M S9/S11 it cut the error of missing joints from 181 to "
+        "165 mm (noisy 2D) and 91 to 74 mm (one joint removed); other lifters: "
+        "pose3d_ros/refiners/<model>.md",
         read_only=True,
     )
     model: str = setting(

@@ -501,6 +501,7 @@ def test_compressed_garbage_and_field_of_view_fallback(ros_graph, footage, messi
         ("pipeline.detector.max_people:=0", "pipeline.detector.max_people"),
         ("pipeline.backend:=cuda", "pipeline.backend: 'cuda' is not one of"),
         ("pipeline.lifter.model:=no_such_lifter", "lifter 'no_such_lifter' not found"),
+        ("pipeline.refinement.model:=no_such_refiner", "refiner 'no_such_refiner' not found"),
     ],
 )
 def test_invalid_parameters_at_start_up_exit_with_code_2(ros_graph, param, reason):
