@@ -145,6 +145,12 @@ def compare(refiner: JointRefiner, pred: np.ndarray, gt: np.ndarray, missing: np
     }
 
 
+def _shown(path: str | os.PathLike) -> str:
+    """A path as records show it: relative to the checkout when inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _clusters(runs: np.ndarray) -> np.ndarray:
     return runs // CAMERAS_PER_RUN
 
@@ -162,7 +168,7 @@ def evaluate_behind(lifter_checkpoint: str | os.PathLike, refiner_checkpoint: st
     inp = inputs or load_eval_inputs(lifter_checkpoint, cfg)
     model, ckpt = load_refiner(refiner_checkpoint)
     refiner = JointRefiner(TorchRefinerBackend(model, rcfg.batch_size))
-    base = {"model": "joint_refinement", "checkpoint": str(refiner_checkpoint),
+    base = {"model": "joint_refinement", "checkpoint": _shown(refiner_checkpoint),
             "behind": Path(lifter_checkpoint).stem, "behind_checkpoint": str(lifter_checkpoint),
             "protocol": cfg.protocol, "refiner_train_steps": ckpt.get("global_step")}
     records = []
@@ -272,7 +278,7 @@ def refiner_card(checkpoint: str | os.PathLike, records: list[dict[str, Any]],
         "",
         "## Training recipe",
         f"- Data: Human3.6M 3D poses only (no 2D, no images), train subjects "
-        f"{', '.join(data.get('train_subjects', []))}, every {data.get('frame_stride')}th frame; "
+        f"{', '.join(data.get('train_subjects', []))}, frame stride {data.get('frame_stride')}; "
         f"expressed root-relative in the frame of a real Human3.6M camera (p = "
         f"{data.get('real_camera_prob')}) or a random robot head camera; "
         + body_size_text(data.get("augment", {})) + " and left-right flip.",
