@@ -40,8 +40,12 @@ def test_causal_seq2frame_lifter_is_run_and_its_pose_published(ros_graph, messi,
     assert sk.placement == "size_prior" and _finite(sk.root)
     root = np.array([sk.root.x, sk.root.y, sk.root.z])
     rel = np.array([[k.position.x, k.position.y, k.position.z] for k in sk.keypoints]) - root
-    # The lifter's pose, scaled by placement only: the runtime read the one output row.
-    scale = float(np.sum(rel * SKELETON_H36M17) / np.sum(SKELETON_H36M17**2))
-    np.testing.assert_allclose(rel, scale * SKELETON_H36M17, atol=1e-3)
+    # The lifter's pose, scaled by placement only: the runtime read the one output row. (At the
+    # joints the 2D stage saw: joint refinement may replace the others.)
+    seen = np.array([k.valid for k in sk.keypoints])
+    assert seen.sum() >= 8
+    rel, pose = rel[seen], SKELETON_H36M17[seen]
+    scale = float(np.sum(rel * pose) / np.sum(pose**2))
+    np.testing.assert_allclose(rel, scale * pose, atol=1e-3)
     assert 0.5 < scale < 2.0
     assert "lifter toy_constant_pose (27 frames, latency 0 frames)" in proc.log()
