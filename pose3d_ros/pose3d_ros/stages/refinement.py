@@ -30,8 +30,9 @@ class RefinementSettings:
         "Fill the 3D joints the 2D stage did not observe (valid false) with the joint "
         "refinement network instead of keeping the lifter's guess (they stay valid false). "
         "Behind htnet_small on Human3.6M S9/S11 it cut the error of missing joints from 181 to "
-        "165 mm (noisy 2D) and 91 to 74 mm (one joint removed); other lifters: "
-        "pose3d_ros/refiners/<model>.md",
+        "165 mm (noisy 2D) and 91 to 74 mm (one joint removed); behind temporal_htnet_t9 only "
+        "the latter (96 to 75 mm; noisy 2D: 127 vs 129 mm, no gain). pose3d_ros/refiners/"
+        "<model>.md",
         read_only=True,
     )
     model: str = setting(
