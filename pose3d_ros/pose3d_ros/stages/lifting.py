@@ -29,9 +29,12 @@ class LifterSettings:
         "htnet_small",
         "2D-to-3D lifter: a shipped one (htnet_small: single frame, fastest; temporal_htnet_t9: "
         "9-frame causal window, most accurate with real 2D noise and 5x smoother, about 3 ms "
-        "more per person on a CPU; nanohtnet_t27_causal: superseded; all three have a latency "
-        "of 0 frames) or a path to an .onnx. The node takes causal lifters only (latency 0); "
-        "a centred lifter (latency (T-1)/2 frames) is for `pose3d run` on recorded video",
+        "more per person on a CPU; nanohtnet_t27_causal: superseded; hot_mixste_t27_causal: "
+        "MixSTE video transformer with HoT token pruning, 27-frame causal window; all these "
+        "have a latency of 0 frames; hot_mixste_t27_centred: the same, 27-frame centred window, "
+        "latency 13 frames, `pose3d run` only) or a path to an .onnx. The node takes causal "
+        "lifters only (latency 0); a centred lifter (latency (T-1)/2 frames) is for `pose3d "
+        "run` on recorded video",
         read_only=True,
     )
     min_confidence: float = setting(
