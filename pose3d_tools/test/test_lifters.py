@@ -48,7 +48,7 @@ def model(request):
 
 
 def test_registry_names():
-    assert available_lifters() == ["htnet", "nanohtnet", "temporal_htnet"]
+    assert available_lifters() == ["hot_mixste", "htnet", "mixste", "nanohtnet", "temporal_htnet"]
     with pytest.raises(KeyError):
         build_lifter("nope")
 
