@@ -63,7 +63,8 @@ class E2ESettings:
     model: str = setting(
         "",
         "End-to-end image model for pipeline.estimator e2e: a shipped name (estimators/) or a "
-        "path to an .onnx; empty: the one shipped",
+        "path to an .onnx; empty: the one shipped, when exactly one is (none is shipped yet: "
+        "docs/e2e_results.md)",
         read_only=True,
     )
     min_joints: int = setting(
