@@ -231,14 +231,7 @@ def export_onnx(
         "exporter": f"torch {torch.__version__} torchscript (dynamo=False), opset {opset}",
     }
     props.update(metadata or {})
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    proto.producer_name = "pose3d_ros"
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    return path
+    return _save_with_metadata(proto, props, path)
 
 
 # -- joint refiners -----------------------------------------------------------------------------
@@ -285,14 +278,7 @@ def export_refiner_onnx(model: nn.Module, path: str | Path, opset: int = 17,
         "exporter": f"torch {torch.__version__} torchscript (dynamo=False), opset {opset}",
         **(metadata or {}),
     }
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    proto.producer_name = "pose3d_ros"
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    return path
+    return _save_with_metadata(proto, props, path)
 
 
 # -- end-to-end image models ---------------------------------------------------------------------
@@ -353,6 +339,13 @@ def export_e2e_onnx(model: nn.Module, path: str | Path, opset: int = 17,
         "exporter": f"torch {torch.__version__} torchscript (dynamo=False), opset {opset}",
         **(metadata or {}),
     }
+    return _save_with_metadata(proto, props, path)
+
+
+def _save_with_metadata(proto, props: dict[str, Any], path: Path) -> Path:
+    """Replace the model's metadata_props by ``props`` (values as strings), check and save."""
+    import onnx
+
     del proto.metadata_props[:]
     for key, value in props.items():
         entry = proto.metadata_props.add()
