@@ -50,7 +50,9 @@ OPTIONAL_MODULES = {
 }
 FIRST_PARTY = {
     "pose3d_ros", "pose3d_msgs", "known_poses", "ros_graph", "bag_files", "conftest",
+    "toy_lifters", "e2e_models",  # hand-built ONNX models of the runtime tests
     "test_pose3d_node",  # its Peer helper, shared by the node tests of other inputs
+    "test_pipeline", "test_e2e_pipeline",  # fixtures shared by the E2E tests
 }
 
 

@@ -202,7 +202,8 @@ def test_pipeline_tensorrt_settings_reach_every_backend(failing_tensorrt, monkey
         "blazepose_pose_detector.onnx",
         "blazepose_landmark_full.onnx",
     )
-    assert sorted(seen) == sorted([*image_models, "htnet_small.onnx"])
+    # + the joint refiner (pipeline.refinement.enabled is on by default)
+    assert sorted(seen) == sorted([*image_models, "htnet_small.onnx", "joint_refinement.onnx"])
     for name, s in seen.items():
         assert (s.max_batch, s.workspace_mb, s.allow_build) == (4, 512, False), name
         assert s.engine_dir == str(tmp_path / "engines"), name

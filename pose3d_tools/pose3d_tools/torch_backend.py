@@ -97,11 +97,15 @@ class TorchBackend(Backend):
         frames = int(getattr(config, "frames", 1) or 1)
         joints = int(getattr(config, "num_joints", 17))
         channels = int(getattr(config, "in_channels", 3))
+        # HoT runs as the node runs its ONNX export: seq2frame, only the published frame.
+        if hasattr(model, "seq2frame"):
+            model.seq2frame = True
+        out_frames = 1 if hasattr(model, "seq2frame") else frames
         self._inputs = [
             TensorSpec(INPUT_NAME, ("batch", frames, joints, channels), np.dtype(np.float32))
         ]
         self._outputs = [
-            TensorSpec(OUTPUT_NAME, ("batch", frames, joints, 3), np.dtype(np.float32))
+            TensorSpec(OUTPUT_NAME, ("batch", out_frames, joints, 3), np.dtype(np.float32))
         ]
         cfg_dict: dict[str, Any] = {}
         if config is not None:
@@ -116,6 +120,7 @@ class TorchBackend(Backend):
             "input": INPUT_NAME,
             "output": OUTPUT_NAME,
             "output_frame": str(getattr(model, "output_index", frames - 1)),
+            "output_frames": str(out_frames),
             **extra,
         }
         self.last_timing = Timing()
