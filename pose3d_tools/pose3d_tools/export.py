@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models.hot import HoTMixSTE, TokenPruningCluster
+from .models.hot import HoTMixSTE, TokenPruningCluster, token_distances
 
 INPUT_NAME = "keypoints"
 OUTPUT_NAME = "joints3d"
@@ -87,11 +87,8 @@ class TensorRTTokenPruning(nn.Module):
 
     def scores(self, tokens: torch.Tensor) -> torch.Tensor:
         """Frame tokens (B, T, D) -> DPC-kNN centre scores (B, T), as TokenPruningCluster."""
-        b, t, d = tokens.shape
-        x = tokens / d ** 0.5
-        sq = (x * x).sum(-1)
-        dist2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * x @ x.transpose(-1, -2)).clamp_min(0)
-        dist = torch.sqrt(dist2 + 1e-12)
+        b, t, _ = tokens.shape
+        dist2, dist = token_distances(tokens)
         nearest, rest = [], dist2
         for _ in range(self.knn + 1):  # ascending k + 1 smallest per row; the first is itself
             pick = self.order == rest.argmin(-1, keepdim=True).to(torch.float32)  # (B, T, T)
@@ -256,19 +253,7 @@ def export_refiner_onnx(model: nn.Module, path: str | Path, opset: int = 17,
     joints = 0.3 * torch.randn(2, 17, 3, generator=g)
     joints = joints - joints[:, :1]
     masked = (torch.rand(2, 17, generator=g) < 0.2).float()
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model, (joints, masked), str(path), input_names=list(REFINER_INPUTS),
-                output_names=[REFINER_OUTPUT],
-                dynamic_axes={n: {0: "batch"} for n in (*REFINER_INPUTS, REFINER_OUTPUT)},
-                opset_version=opset, do_constant_folding=True, dynamo=False,
-            )
-    finally:
-        model.train(was_training)
+    _trace_to_onnx(model, (joints, masked), path, list(REFINER_INPUTS), [REFINER_OUTPUT], opset)
     proto = onnx.load(str(path))
     props = {
         "model": _model_name(model),
@@ -309,19 +294,7 @@ def export_e2e_onnx(model: nn.Module, path: str | Path, opset: int = 17,
     cfg = model.config
     size = int(cfg.input_size)
     dummy = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model, (dummy,), str(path), input_names=[E2E_INPUT],
-                output_names=list(E2E_OUTPUTS),
-                dynamic_axes={n: {0: "batch"} for n in (E2E_INPUT, *E2E_OUTPUTS)},
-                opset_version=opset, do_constant_folding=True, dynamo=False,
-            )
-    finally:
-        model.train(was_training)
+    _trace_to_onnx(model, (dummy,), path, [E2E_INPUT], list(E2E_OUTPUTS), opset)
     proto = onnx.load(str(path))
     props = {
         "kind": "e2e",
@@ -340,6 +313,25 @@ def export_e2e_onnx(model: nn.Module, path: str | Path, opset: int = 17,
         **(metadata or {}),
     }
     return _save_with_metadata(proto, props, path)
+
+
+def _trace_to_onnx(model: nn.Module, args: tuple, path: Path, inputs: list[str],
+                   outputs: list[str], opset: int) -> None:
+    """Trace ``model`` (in eval mode, restored after) to ``path`` with a dynamic batch axis on
+    every input and output (the legacy TorchScript exporter: its graphs are the ones TensorRT
+    was checked against)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # legacy-exporter deprecation / tracer warnings
+            torch.onnx.export(
+                model, args, str(path), input_names=inputs, output_names=outputs,
+                dynamic_axes={n: {0: "batch"} for n in (*inputs, *outputs)},
+                opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+    finally:
+        model.train(was_training)
 
 
 def _save_with_metadata(proto, props: dict[str, Any], path: Path) -> Path:

@@ -16,15 +16,12 @@ the shipped checkpoint are. Run it like a lifter:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pose3d_tools.data.augmentation import AugmentConfig
-from pose3d_tools.data.cameras import load_h36m_cameras
-from pose3d_tools.data.h36m import TEST_SUBJECTS, FrameTable, check_subjects, load_split
+from pose3d_tools.data.h36m import check_subjects
 from pose3d_tools.training import (
     LICENCE_NOTE,
     RunLock,
@@ -32,6 +29,7 @@ from pose3d_tools.training import (
     Trainer,
     WindowSynth,
     _atomic_save,
+    _train,
     resolve_path,
 )
 
@@ -145,26 +143,4 @@ def train(cfg: TrainConfig, resume: bool | str = True, progress: bool = True,
     the shipped checkpoint when the schedule is complete, else the working ``last.pt``."""
     check_subjects(cfg.data.train_subjects, "train")
     with RunLock(resolve_path(cfg.out_dir) / cfg.name):
-        trainer = RefinementTrainer(cfg, progress=progress)
-        if validate and cfg.data.val_samples > 0:
-            poses = load_split("test", cfg.data.data_dir, TEST_SUBJECTS)
-            cams = load_h36m_cameras(cfg.data.data_dir)
-            real = [c for k, c in sorted(cams.items()) if k.split("_")[0] in TEST_SUBJECTS]
-            val_cfg = dataclasses.replace(cfg.data, real_camera_prob=1.0, frame_stride=10,
-                                          augment=AugmentConfig())
-            trainer.val_synth = WindowSynth(FrameTable(poses), real, val_cfg, 1, True)
-        if resume and not trainer.resume() and resume == "require":
-            raise FileNotFoundError(f"--resume: no working checkpoint {trainer.last_path}")
-        nparams = sum(p.numel() for p in trainer.model.parameters())
-        trainer.log(f"{cfg.name}: {cfg.model} {nparams / 1e6:.3f} M params, "
-                    f"{len(trainer.synth.anchors)} anchor frames, data "
-                    f"{trainer.synth.table.fingerprint}")
-        entry = trainer.run(max_steps)
-        if entry.get("stopped"):
-            trainer.log(f"stopped ({entry['stopped']}): {trainer.last_path} holds the state; "
-                        "continue with `pose3d-tools train --config ... --resume`")
-            return trainer.last_path
-        path = trainer.export()
-        trainer.log(f"wrote {path} after {trainer.elapsed / 60:.1f} min "
-                    f"({trainer.cpu_s / 3600:.2f} CPU-h, {trainer.global_step} steps)")
-        return path
+        return _train(cfg, resume, progress, validate, max_steps, RefinementTrainer)

@@ -732,8 +732,10 @@ def train(cfg: TrainConfig, resume: bool | str = True, progress: bool = True,
 
 
 def _train(cfg: TrainConfig, resume: bool | str, progress: bool, validate: bool,
-           max_steps: int | None) -> Path:
-    trainer = Trainer(cfg, progress=progress)
+           max_steps: int | None, trainer_class: type[Trainer] | None = None) -> Path:
+    """One run of ``trainer_class`` (default :class:`Trainer`; the joint refiner passes its own)
+    with the S9/S11 monitor set, resume, log and export; the caller holds the run lock."""
+    trainer = (trainer_class or Trainer)(cfg, progress=progress)
     if validate and cfg.data.val_samples > 0:
         from pose3d_tools.data.h36m import TEST_SUBJECTS
 

@@ -69,6 +69,15 @@ class HoTMixSTEConfig(MixSTEConfig):
         return bool(self.keep_output_frame)
 
 
+def token_distances(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame tokens (B, T, D) -> squared and plain pairwise distances (B, T, T), scaled by
+    1/sqrt(D) so the density kernel does not depend on the width. MatMul form (no cdist)."""
+    x = tokens / tokens.shape[-1] ** 0.5
+    sq = (x * x).sum(-1)
+    dist2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * x @ x.transpose(-1, -2)).clamp_min(0)
+    return dist2, torch.sqrt(dist2 + 1e-12)
+
+
 class TokenPruningCluster(nn.Module):
     """DPC-kNN over frame tokens: (B, T, D) -> indices (B, k) of the kept frames, ascending.
 
@@ -85,11 +94,8 @@ class TokenPruningCluster(nn.Module):
         self.force = force
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        b, t, d = tokens.shape
-        x = tokens / d ** 0.5
-        sq = (x * x).sum(-1)
-        dist2 = (sq.unsqueeze(-1) + sq.unsqueeze(-2) - 2.0 * x @ x.transpose(-1, -2)).clamp_min(0)
-        dist = torch.sqrt(dist2 + 1e-12)
+        b, t, _ = tokens.shape
+        dist2, dist = token_distances(tokens)
         nearest = dist2.topk(self.knn + 1, dim=-1, largest=False).values[..., 1:]
         # Ties (identical frames, e.g. a still person) are broken towards later frames.
         order = torch.arange(t, dtype=tokens.dtype, device=tokens.device)
@@ -198,4 +204,4 @@ class HoTMixSTE(MixSTE):
 
 
 __all__ = ["MASKED", "HoTMixSTE", "HoTMixSTEConfig", "TokenPruningCluster",
-           "TokenRecoveringAttention"]
+           "TokenRecoveringAttention", "token_distances"]
